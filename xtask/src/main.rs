@@ -1,0 +1,91 @@
+//! Developer tasks for guard, run as `cargo xtask <command>`.
+//!
+//! Every command except `setup` itself runs the idempotent, cached set-up first and
+//! starts its children with bpf-linker on `PATH` (guard-agent's build.rs needs it).
+
+mod bench;
+mod bpf_linker;
+mod build;
+mod initramfs;
+mod kernels;
+mod qemu;
+mod run;
+mod setup;
+mod test;
+mod test_bins;
+mod totals;
+mod util;
+mod vm_image;
+mod vm_report;
+mod vm_test;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+/// guard's developer tasks.
+#[derive(Parser)]
+#[command(name = "cargo xtask", about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Install what this machine lacks (rust-src, bpf-linker, qemu, kernels); cached.
+    Setup,
+    /// Build the release agent at target/release/guard-agent.
+    Build,
+    /// Build, then run `guard-agent run ARGS` as root.
+    Run {
+        /// Arguments for `guard-agent run`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Run the tests on Debian's 6.1 and 6.12 kernels under qemu.
+    VmTest(vm_test::Options),
+    /// Run everything: unit, host integration and VM tests; print `N passed, N failed`.
+    Test(vm_test::Options),
+    /// Benchmarks (not part of `test`).
+    Bench {
+        #[command(subcommand)]
+        which: bench::Which,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse().command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> Result<ExitCode> {
+    let setup = setup::run()?;
+    match command {
+        Command::Setup => {
+            for k in &setup.kernels {
+                util::note(format_args!("kernel {}: {}", k.series, k.vmlinuz.display()));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Build => build::agent(&setup).map(|_| ExitCode::SUCCESS),
+        Command::Run { args } => run::run(&setup, &args).map(|()| ExitCode::SUCCESS),
+        Command::VmTest(opts) => {
+            let totals = vm_test::run(&setup, &opts)?;
+            println!("{totals}");
+            Ok(if totals.failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Test(opts) => Ok(test::run(&setup, &opts)),
+        Command::Bench { which } => bench::run(&setup, &which),
+    }
+}

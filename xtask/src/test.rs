@@ -1,0 +1,71 @@
+//! `cargo xtask test`: unit tests, host integration tests, the host doctor check and the
+//! VM tests on every kernel, ending with exactly one line `N passed, N failed`.
+//!
+//! A step that cannot run (a build failure, a crash, a guest that hangs) counts as one
+//! failure, so the final line is always printed and the exit status is non-zero.
+
+use std::{path::Path, process::ExitCode};
+
+use crate::{
+    build,
+    setup::Setup,
+    test_bins::{self, TestExe, failed},
+    totals::Totals,
+    util::{self, output},
+    vm_test,
+};
+
+/// Runs every test and prints the totals line.
+pub fn run(setup: &Setup, vm: &vm_test::Options) -> ExitCode {
+    let mut totals = util::timed("test: unit tests", || unit_tests(setup));
+    let agent = build::agent(setup)
+        .map_err(|e| totals += failed("build guard-agent", &e))
+        .ok();
+    let tests: Vec<TestExe> = test_bins::build(setup, &vm.tests_package).unwrap_or_else(|e| {
+        totals += failed("build integration tests", &e);
+        Vec::new()
+    });
+    totals += util::timed("test: host integration tests", || {
+        test_bins::run_on_host(&tests)
+    });
+    if let Some(agent) = &agent {
+        totals += host_doctor(agent);
+    }
+    totals += util::timed("test: vm tests", || {
+        vm_test::run_with(setup, vm, agent, &tests).unwrap_or_else(|e| failed("vm tests", &e))
+    });
+    println!("{totals}");
+    if totals.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// `cargo test --no-fail-fast` over the default members (guard-ebpf and the
+/// integration tests are not among them on purpose).
+fn unit_tests(setup: &Setup) -> Totals {
+    let step = "unit tests";
+    match util::tee(setup.cargo().args(["test", "--no-fail-fast"])) {
+        Ok((status, text)) => Totals::of_step(step, status.success(), &text),
+        Err(e) => failed(step, &e),
+    }
+}
+
+/// On this host BPF LSM is not loadable: `guard-agent doctor --json` must say so.
+fn host_doctor(agent: &Path) -> Totals {
+    let step = "host doctor reports BPF LSM not usable";
+    let verdict = output(util::as_root(agent).args(["doctor", "--json"]))
+        .and_then(|text| vm_test::lsm_usable(&text));
+    match verdict {
+        Ok(false) => {
+            util::note(format_args!("{step}: ok"));
+            Totals::PASS
+        }
+        Ok(true) => failed(
+            step,
+            &anyhow::anyhow!("doctor says BPF LSM is usable on the host"),
+        ),
+        Err(e) => failed(step, &e),
+    }
+}

@@ -1,0 +1,220 @@
+//! `cargo xtask vm-test [--kernel 6.1|6.12]`: the tests on real Debian kernels under qemu.
+//!
+//! Builds the release agent and the integration test executables, packs them into an
+//! initramfs (`vm_image`), boots each kernel (`qemu`), and turns the console log into
+//! totals (`vm_report`). `guard-agent doctor --json` runs first in the guest; the check
+//! that it reports `lsm.usable == true` counts as one test.
+
+use std::{path::PathBuf, time::Duration};
+
+use anyhow::{Context as _, Result};
+use serde_json::Value;
+
+use crate::{
+    build,
+    kernels::{self, Kernel},
+    qemu,
+    setup::Setup,
+    test_bins::{self, TestExe},
+    totals::Totals,
+    util,
+    vm_image::{self, GUEST_AGENT, Payload, Probe},
+    vm_report::Report,
+};
+
+/// Options of `cargo xtask vm-test`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Options {
+    /// Kernel series to boot (default: every series).
+    #[arg(long, value_parser = ["6.1", "6.12"])]
+    pub kernel: Option<String>,
+    /// Kill a guest that has not powered off after this many seconds.
+    #[arg(long, default_value_t = 1500)]
+    pub timeout: u64,
+    /// Per test executable timeout inside the guest, in seconds.
+    #[arg(long, default_value_t = 900)]
+    pub test_timeout: u64,
+    /// Also run this shell command in the guest and print its output (repeatable).
+    #[arg(long = "exec", value_name = "CMD")]
+    pub exec: Vec<String>,
+    /// Package whose test executables run in the guest.
+    #[arg(long, default_value = "integration-test")]
+    pub tests_package: String,
+    /// Boot without the agent (no doctor check): for working on the VM path itself.
+    #[arg(long)]
+    pub no_agent: bool,
+}
+
+/// Builds everything the guest needs, then boots each selected kernel.
+pub fn run(setup: &Setup, opts: &Options) -> Result<Totals> {
+    let agent = if opts.no_agent {
+        None
+    } else {
+        Some(build::agent(setup)?)
+    };
+    let tests = test_bins::build(setup, &opts.tests_package)?;
+    run_with(setup, opts, agent, &tests)
+}
+
+/// Boots each selected kernel with `agent` and `tests` already built.
+pub fn run_with(
+    setup: &Setup,
+    opts: &Options,
+    agent: Option<PathBuf>,
+    tests: &[TestExe],
+) -> Result<Totals> {
+    let dir = util::target_dir().join("guard-vm");
+    std::fs::create_dir_all(&dir)?;
+    let probes = probes(agent.is_some(), &opts.exec);
+    let initrd = dir.join("initramfs.gz");
+    let payload = Payload {
+        agent: agent.as_deref(),
+        tests,
+        probes: &probes,
+        test_timeout_secs: opts.test_timeout,
+    };
+    util::timed("vm: initramfs", || vm_image::build(&payload, &initrd))?;
+    let guest = Guest {
+        dir,
+        initrd,
+        names: tests.iter().map(|t| t.name.clone()).collect(),
+        with_agent: agent.is_some(),
+        opts,
+    };
+    let mut totals = Totals::default();
+    for kernel in kernels::select(&setup.kernels, opts.kernel.as_deref())? {
+        let result = guest.boot(kernel);
+        totals +=
+            result.unwrap_or_else(|e| test_bins::failed(&format!("vm {}", kernel.series), &e));
+    }
+    Ok(totals)
+}
+
+/// The commands captured before the tests: the doctor, then `--exec` commands.
+fn probes(with_agent: bool, exec: &[String]) -> Vec<Probe> {
+    let doctor = with_agent.then(|| Probe {
+        name: "doctor".into(),
+        command: format!("{GUEST_AGENT} doctor --json"),
+    });
+    let extra = exec.iter().enumerate().map(|(i, c)| Probe {
+        name: format!("exec-{}", i + 1),
+        command: c.clone(),
+    });
+    doctor.into_iter().chain(extra).collect()
+}
+
+/// A built initramfs and what to expect from it.
+struct Guest<'a> {
+    dir: PathBuf,
+    initrd: PathBuf,
+    names: Vec<String>,
+    with_agent: bool,
+    opts: &'a Options,
+}
+
+impl Guest<'_> {
+    /// Boots one kernel and judges its log.
+    fn boot(&self, kernel: &Kernel) -> Result<Totals> {
+        let log = self.dir.join(format!("console-{}.log", kernel.series));
+        util::note(format_args!(
+            "booting {} ({}); console log: {}",
+            kernel.series,
+            kernel.package,
+            log.display()
+        ));
+        let timeout = Duration::from_secs(self.opts.timeout);
+        let boot = qemu::boot(
+            &kernel.vmlinuz,
+            &self.initrd,
+            &log,
+            timeout,
+            "GUARD-VM-BOOTED",
+        )?;
+        let report = Report::parse(&boot.log);
+        let to_init = boot
+            .first_marker_secs
+            .map_or("never".into(), |s| format!("{s:.1}s"));
+        let total = boot.elapsed.as_secs_f64();
+        util::note(format_args!(
+            "vm {}: /init after {to_init}, powered off after {total:.1}s",
+            kernel.series
+        ));
+        print_exec_outputs(&report, self.opts.exec.len());
+        let mut totals = report.totals(&self.names);
+        if self.with_agent {
+            totals += Totals::check(doctor_ok(&report, kernel.series));
+        }
+        if boot.timed_out || !report.done {
+            let why = if boot.timed_out {
+                "timed out"
+            } else {
+                "stopped before GUARD-VM-DONE"
+            };
+            eprintln!("[xtask] FAILED: vm {}: the guest {why}", kernel.series);
+            totals += Totals::FAIL;
+        }
+        util::note(format_args!("vm {}: {totals}", kernel.series));
+        Ok(totals)
+    }
+}
+
+/// Checks that the guest's doctor found BPF LSM usable; prints why not otherwise.
+fn doctor_ok(report: &Report, series: &str) -> bool {
+    let verdict = report
+        .probes
+        .get("doctor")
+        .context("the doctor probe did not run")
+        .and_then(|p| {
+            anyhow::ensure!(
+                lsm_usable(&p.stdout)?,
+                "doctor says BPF LSM is not usable: {}",
+                p.stdout.trim()
+            );
+            Ok(())
+        });
+    match &verdict {
+        Ok(()) => util::note(format_args!(
+            "vm {series}: doctor reports BPF LSM usable: ok"
+        )),
+        Err(e) => eprintln!("[xtask] FAILED: vm {series}: doctor check: {e:#}"),
+    }
+    verdict.is_ok()
+}
+
+/// `lsm.usable` from `guard-agent doctor --json` output (the outermost `{…}` in `text`).
+pub fn lsm_usable(text: &str) -> Result<bool> {
+    let (start, end) = (text.find('{'), text.rfind('}'));
+    let json = match (start, end) {
+        (Some(s), Some(e)) if s < e => &text[s..=e],
+        _ => anyhow::bail!("no JSON object in doctor output: {text:?}"),
+    };
+    let value: Value = serde_json::from_str(json).context("doctor output is not JSON")?;
+    value["lsm"]["usable"]
+        .as_bool()
+        .context("doctor JSON has no boolean lsm.usable")
+}
+
+/// Prints what each `--exec` command wrote in the guest.
+fn print_exec_outputs(report: &Report, count: usize) {
+    for i in 1..=count {
+        let name = format!("exec-{i}");
+        match report.probes.get(&name) {
+            Some(p) => println!("--- {name} (rc={:?}) ---\n{}", p.rc, p.stdout.trim_end()),
+            None => println!("--- {name}: did not run ---"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_lsm_usable() {
+        let text = "warning: x\n{\n  \"lsm\": {\"usable\": true, \"reason\": \"ok\"}\n}\n";
+        assert!(lsm_usable(text).unwrap());
+        assert!(!lsm_usable(r#"{"lsm":{"usable":false}}"#).unwrap());
+        assert!(lsm_usable(r#"{"btf":true}"#).is_err());
+        assert!(lsm_usable("").is_err());
+    }
+}
