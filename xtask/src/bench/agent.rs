@@ -1,0 +1,260 @@
+//! The agent under benchmark: started with `guard-agent run`, its JSON lines counted by
+//! a reader thread, its BPF statistics read with `guard-agent status --json` and its CPU
+//! time from `/proc/PID/stat`.
+
+use std::{
+    collections::HashMap,
+    fs::File,
+    io::{BufRead as _, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, ChildStdout, Command, Stdio},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result, bail};
+use serde_json::Value;
+
+use super::storm::{Shape, Spawn};
+use crate::util::output;
+
+/// Counts of the agent's events, shared with the reader thread.
+#[derive(Default)]
+struct Counts {
+    /// Events whose argv[0] is the storm marker, by the event's `ppid`.
+    storm_by_ppid: Mutex<HashMap<u32, u64>>,
+    /// Events whose argv[0] is the readiness marker.
+    ready: AtomicU64,
+}
+
+/// A running agent.
+pub struct Agent {
+    bin: PathBuf,
+    child: Child,
+    counts: Arc<Counts>,
+    reader: Option<thread::JoinHandle<()>>,
+}
+
+/// BPF statistics and drops at one moment.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Snapshot {
+    /// Sum of every program's `run_time_ns` (None when `status` did not report it).
+    pub bpf_ns: Option<u64>,
+    /// The agent's `dropped` counter.
+    pub dropped: Option<u64>,
+    /// The agent's utime + stime, in clock ticks.
+    pub cpu_ticks: u64,
+}
+
+impl Agent {
+    /// Starts `bin run` with stdout piped and stderr appended to `log`.
+    pub fn start(bin: &Path, log: &Path, storm_marker: &str, ready_marker: &str) -> Result<Self> {
+        let stderr = File::options().create(true).append(true).open(log)?;
+        let mut child = Command::new(bin)
+            .arg("run")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .with_context(|| format!("starting {} run", bin.display()))?;
+        let counts = Arc::new(Counts::default());
+        let stdout = child.stdout.take().context("agent stdout")?;
+        let markers = (format!("\"{storm_marker}\""), format!("\"{ready_marker}\""));
+        let shared = Arc::clone(&counts);
+        let reader = thread::spawn(move || read_events(stdout, &markers, &shared));
+        Ok(Self {
+            bin: bin.to_path_buf(),
+            child,
+            counts,
+            reader: Some(reader),
+        })
+    }
+
+    /// Spawns the readiness command until the agent reports it (its programs are attached).
+    pub fn wait_ready(&mut self, ready_marker: &str, timeout: Duration) -> Result<()> {
+        let probe = Spawn::new(Shape::True, ready_marker)?;
+        let deadline = Instant::now() + timeout;
+        while self.counts.ready.load(Ordering::Relaxed) == 0 {
+            if let Some(status) = self.child.try_wait()? {
+                bail!("the agent exited before it was ready: {status}");
+            }
+            if Instant::now() > deadline {
+                bail!("the agent reported no exec within {timeout:?}");
+            }
+            probe.once()?;
+            thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    }
+
+    /// Storm events seen so far whose ppid is one of `ppids`.
+    pub fn captured(&self, ppids: &[u32]) -> u64 {
+        let map = self
+            .counts
+            .storm_by_ppid
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        ppids.iter().filter_map(|p| map.get(p)).sum()
+    }
+
+    /// Waits until `captured(ppids)` reaches `target`, or stops growing for `quiet`.
+    pub fn drain(&self, ppids: &[u32], target: u64, quiet: Duration) -> u64 {
+        let (mut last, mut since) = (self.captured(ppids), Instant::now());
+        while last < target && since.elapsed() < quiet {
+            thread::sleep(Duration::from_millis(20));
+            let now = self.captured(ppids);
+            if now != last {
+                (last, since) = (now, Instant::now());
+            }
+        }
+        last
+    }
+
+    /// BPF run time, drops (from `guard-agent status --json`) and CPU ticks, now.
+    pub fn snapshot(&self) -> Result<Snapshot> {
+        let cpu_ticks = cpu_ticks(self.child.id())?;
+        let status = output(Command::new(&self.bin).args(["status", "--json"]))
+            .and_then(|t| serde_json::from_str::<Value>(&t).context("status --json is not JSON"));
+        let (bpf_ns, dropped) = match status {
+            Ok(v) => (sum_field(&v, "run_time_ns"), find_u64(&v, "dropped")),
+            Err(e) => {
+                eprintln!("[xtask] bench: guard-agent status --json: {e:#}");
+                (None, None)
+            }
+        };
+        Ok(Snapshot {
+            bpf_ns,
+            dropped,
+            cpu_ticks,
+        })
+    }
+
+    /// Stops the agent with SIGINT (SIGKILL after 10 s) and waits for it.
+    pub fn stop(mut self) -> Result<()> {
+        let pid = libc::pid_t::try_from(self.child.id())?;
+        // SAFETY: pid is our live child.
+        unsafe { libc::kill(pid, libc::SIGINT) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.child.try_wait()?.is_none() {
+            if Instant::now() > deadline {
+                eprintln!("[xtask] bench: the agent ignored SIGINT; killing it");
+                self.child.kill()?;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        Ok(())
+    }
+}
+
+/// Reader thread: counts marker events by ppid until the agent closes stdout.
+fn read_events(stdout: ChildStdout, markers: &(String, String), counts: &Counts) {
+    let mut reader = BufReader::with_capacity(1 << 20, stdout);
+    let mut line = Vec::with_capacity(4096);
+    let (storm, ready) = (markers.0.as_bytes(), markers.1.as_bytes());
+    while reader.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
+        if contains(&line, storm) {
+            let ppid = json_u32(&line, b"\"ppid\":").unwrap_or(0);
+            let mut map = counts
+                .storm_by_ppid
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            *map.entry(ppid).or_default() += 1;
+        } else if contains(&line, ready) {
+            counts.ready.fetch_add(1, Ordering::Relaxed);
+        }
+        line.clear();
+    }
+}
+
+/// True when `needle` occurs in `haystack`.
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The unsigned number after `key` (e.g. `"ppid":`) in a compact JSON line.
+fn json_u32(line: &[u8], key: &[u8]) -> Option<u32> {
+    let at = line.windows(key.len()).position(|w| w == key)? + key.len();
+    let rest = &line[at..];
+    let rest = &rest[rest.iter().take_while(|b| **b == b' ').count()..];
+    let digits = &rest[..rest.iter().take_while(|b| b.is_ascii_digit()).count()];
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u32, |n, d| {
+        n.checked_mul(10)?.checked_add(u32::from(d - b'0'))
+    })
+}
+
+/// utime + stime of `pid` in clock ticks (fields 14 and 15 of /proc/PID/stat).
+fn cpu_ticks(pid: u32) -> Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let after_comm = stat.rsplit_once(')').context("malformed /proc/PID/stat")?.1;
+    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    // after_comm starts at field 3 (state): utime is field 14, stime 15.
+    let tick = |i: usize| fields.get(i - 3).and_then(|f| f.parse::<u64>().ok());
+    Ok(tick(14).context("utime")? + tick(15).context("stime")?)
+}
+
+/// Sum of every numeric `key` anywhere in `v` (one per program); None when absent.
+fn sum_field(v: &Value, key: &str) -> Option<u64> {
+    let mut values = Vec::new();
+    collect(v, key, &mut values);
+    (!values.is_empty()).then(|| values.iter().sum())
+}
+
+/// The first numeric `key` found in `v` (top level first).
+fn find_u64(v: &Value, key: &str) -> Option<u64> {
+    let mut values = Vec::new();
+    collect(v, key, &mut values);
+    values.first().copied()
+}
+
+/// Collects numeric `key` values breadth-first-ish: an object's own key before children.
+fn collect(v: &Value, key: &str, out: &mut Vec<u64>) {
+    match v {
+        Value::Object(map) => {
+            out.extend(map.get(key).and_then(Value::as_u64));
+            map.iter()
+                .filter(|(k, _)| *k != key)
+                .for_each(|(_, c)| collect(c, key, out));
+        }
+        Value::Array(items) => items.iter().for_each(|c| collect(c, key, out)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_ppid_and_markers() {
+        let line = br#"{"kind":"exec","pid":12,"ppid":4567,"argv":["guard-bench-storm-1","x"]}"#;
+        assert_eq!(json_u32(line, b"\"ppid\":"), Some(4567));
+        assert!(contains(line, b"\"guard-bench-storm-1\""));
+        assert!(!contains(line, b"\"guard-bench-storm-12\""));
+    }
+
+    #[test]
+    fn sums_program_stats() {
+        let v: Value = serde_json::from_str(
+            r#"{"dropped":3,"programs":[{"name":"a","run_time_ns":10,"run_count":2},{"name":"b","run_time_ns":5}]}"#,
+        )
+        .unwrap();
+        assert_eq!(sum_field(&v, "run_time_ns"), Some(15));
+        assert_eq!(find_u64(&v, "dropped"), Some(3));
+        assert_eq!(find_u64(&v, "missing"), None);
+    }
+
+    #[test]
+    fn reads_own_cpu_ticks() {
+        assert!(cpu_ticks(std::process::id()).is_ok());
+    }
+}

@@ -1,0 +1,156 @@
+//! The interleaved exec benchmark: every round runs each case without the agent and
+//! with it (alternating which comes first), so each agent figure has a baseline from
+//! the same round to be compared with.
+
+use std::{collections::BTreeMap, path::Path, process::ExitCode, time::Duration};
+
+use anyhow::Result;
+
+use super::{
+    Names,
+    agent::{Agent, Snapshot},
+    report,
+    storm::{self, Shape, Spawn, Storm},
+};
+use crate::util::note;
+
+/// One benchmark case: what is spawned, by how many workers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Case {
+    pub shape: Shape,
+    pub workers: usize,
+}
+
+/// The cases every round runs.
+pub const CASES: [Case; 4] = [
+    Case {
+        shape: Shape::True,
+        workers: 1,
+    },
+    Case {
+        shape: Shape::True,
+        workers: 2,
+    },
+    Case {
+        shape: Shape::Args20,
+        workers: 1,
+    },
+    Case {
+        shape: Shape::Args20,
+        workers: 2,
+    },
+];
+
+/// What the agent did during one storm.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AgentCost {
+    /// Storm execs the agent reported.
+    pub captured: u64,
+    /// Increase of the agent's drop counter.
+    pub dropped: Option<u64>,
+    /// Increase of the programs' summed BPF run time.
+    pub bpf_ns: Option<u64>,
+    /// The agent's user + system CPU time.
+    pub cpu_ns: u64,
+}
+
+/// One round of one case.
+pub struct Pair {
+    pub base: Storm,
+    pub agent: Storm,
+    pub cost: AgentCost,
+}
+
+/// All rounds, by case.
+pub type Results = BTreeMap<Case, Vec<Pair>>;
+
+/// Runs the rounds and prints per-round lines and the summary.
+pub fn run(agent_bin: &Path, opts: &super::ExecOptions) -> Result<ExitCode> {
+    let names = Names::new()?;
+    let duration = Duration::from_secs_f64(opts.case_secs);
+    note(format_args!(
+        "bench exec: {} rounds x {} cases x {:?}, agent log {}",
+        opts.rounds,
+        CASES.len(),
+        duration,
+        names.agent_log.display()
+    ));
+    let mut results = Results::new();
+    for round in 0..opts.rounds {
+        let agent_first = round % 2 == 1;
+        let (base, agent) = if agent_first {
+            let agent = with_agent(agent_bin, &names, duration)?;
+            (baseline(&names, duration)?, agent)
+        } else {
+            let base = baseline(&names, duration)?;
+            (base, with_agent(agent_bin, &names, duration)?)
+        };
+        for (case, (base, (agent, cost))) in CASES.iter().zip(base.into_iter().zip(agent)) {
+            report::round_line(round + 1, *case, &base, &agent, &cost);
+            results
+                .entry(*case)
+                .or_default()
+                .push(Pair { base, agent, cost });
+        }
+    }
+    report::summary(&results);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Every case without the agent.
+fn baseline(names: &Names, duration: Duration) -> Result<Vec<Storm>> {
+    CASES
+        .iter()
+        .map(|c| storm::run(&Spawn::new(c.shape, &names.storm)?, c.workers, duration))
+        .collect()
+}
+
+/// Every case with a freshly started agent.
+fn with_agent(bin: &Path, names: &Names, duration: Duration) -> Result<Vec<(Storm, AgentCost)>> {
+    let mut agent = Agent::start(bin, &names.agent_log, &names.storm, &names.ready)?;
+    agent.wait_ready(&names.ready, Duration::from_secs(120))?;
+    let runs = CASES
+        .iter()
+        .map(|c| measured(&agent, names, *c, duration))
+        .collect();
+    agent.stop()?;
+    runs
+}
+
+/// One storm with the agent running, and what the agent spent on it.
+pub fn measured(
+    agent: &Agent,
+    names: &Names,
+    case: Case,
+    duration: Duration,
+) -> Result<(Storm, AgentCost)> {
+    let pid = std::process::id();
+    let before = agent.snapshot()?;
+    let seen_before = agent.captured(&[pid]);
+    let storm = storm::run(
+        &Spawn::new(case.shape, &names.storm)?,
+        case.workers,
+        duration,
+    )?;
+    let ppids: Vec<u32> = std::iter::once(pid)
+        .chain(storm.worker_tids.iter().copied())
+        .collect();
+    let seen = agent.drain(&ppids, seen_before + storm.execs, Duration::from_secs(3));
+    let after = agent.snapshot()?;
+    Ok((storm, cost(&before, &after, seen - seen_before)))
+}
+
+/// The difference between two snapshots.
+fn cost(before: &Snapshot, after: &Snapshot, captured: u64) -> AgentCost {
+    let delta = |a: Option<u64>, b: Option<u64>| Some(b?.saturating_sub(a?));
+    // SAFETY: sysconf has no preconditions.
+    let hz = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) })
+        .unwrap_or(100)
+        .max(1);
+    AgentCost {
+        captured,
+        dropped: delta(before.dropped, after.dropped),
+        bpf_ns: delta(before.bpf_ns, after.bpf_ns),
+        cpu_ns: after.cpu_ticks.saturating_sub(before.cpu_ticks) * (1_000_000_000 / hz),
+    }
+}

@@ -1,0 +1,149 @@
+//! Printing the exec benchmark: one line per round and case, then a summary per case
+//! with the paired ratios and the issue's targets.
+
+use super::{
+    exec::{AgentCost, Case, Pair, Results},
+    stats::{self, Latency},
+    storm::Storm,
+};
+
+/// Targets from issue 2 ("Performance").
+const MIN_RATIO: f64 = 0.97;
+const MAX_P99_RATIO: f64 = 1.10;
+const MAX_BPF_US: f64 = 2.0;
+const MAX_CPU_US: f64 = 10.0;
+
+/// One round of one case.
+pub fn round_line(round: usize, case: Case, base: &Storm, agent: &Storm, cost: &AgentCost) {
+    let (b, a) = (
+        Latency::of(&mut base.latencies_ns.clone()),
+        Latency::of(&mut agent.latencies_ns.clone()),
+    );
+    println!(
+        "round {round:>2} {:<13} w={} | base {:>7.0}/s p99 {:>6.0}us | agent {:>7.0}/s p99 {:>6.0}us | ratio {:.3} | captured {} | dropped {} | bpf {} | cpu {}",
+        case.shape.label(),
+        case.workers,
+        base.rate(),
+        b.p99_us,
+        agent.rate(),
+        a.p99_us,
+        agent.rate() / base.rate(),
+        percent(cost.captured, agent.execs),
+        opt(cost.dropped),
+        per_exec_us(cost.bpf_ns, agent.execs),
+        per_exec_us(Some(cost.cpu_ns), agent.execs),
+    );
+}
+
+/// The summary over all rounds.
+pub fn summary(results: &Results) {
+    println!(
+        "\n== exec benchmark: {} rounds ==",
+        results.values().map(Vec::len).max().unwrap_or(0)
+    );
+    println!(
+        "{:<13} {:>2} {:<5} {:>8} {:>9} {:>8} {:>8}",
+        "case", "w", "mode", "execs/s", "mean us", "p50 us", "p99 us"
+    );
+    for (case, pairs) in results {
+        let base = pooled(pairs.iter().map(|p| &p.base));
+        let agent = pooled(pairs.iter().map(|p| &p.agent));
+        print_row(
+            *case,
+            "base",
+            &base,
+            median_rate(pairs.iter().map(|p| &p.base)),
+        );
+        print_row(
+            *case,
+            "agent",
+            &agent,
+            median_rate(pairs.iter().map(|p| &p.agent)),
+        );
+        print_costs(pairs, base.p99_us, agent.p99_us);
+    }
+}
+
+fn print_row(case: Case, mode: &str, lat: &Latency, rate: f64) {
+    println!(
+        "{:<13} {:>2} {mode:<5} {rate:>8.0} {:>9.1} {:>8.1} {:>8.1}",
+        case.shape.label(),
+        case.workers,
+        lat.mean_us,
+        lat.p50_us,
+        lat.p99_us
+    );
+}
+
+/// Paired ratios, capture, drops, BPF and CPU per exec, each judged against its target.
+fn print_costs(pairs: &[Pair], base_p99: f64, agent_p99: f64) {
+    let ratios: Vec<f64> = pairs
+        .iter()
+        .map(|p| p.agent.rate() / p.base.rate())
+        .collect();
+    let (med, min) = (stats::median(&ratios), stats::min(&ratios));
+    let execs: u64 = pairs.iter().map(|p| p.agent.execs).sum();
+    let captured: u64 = pairs.iter().map(|p| p.cost.captured).sum();
+    let all_rounds_full = pairs.iter().all(|p| p.cost.captured == p.agent.execs);
+    let dropped: Option<u64> = pairs.iter().map(|p| p.cost.dropped).sum();
+    let bpf: Option<u64> = pairs.iter().map(|p| p.cost.bpf_ns).sum();
+    let cpu: u64 = pairs.iter().map(|p| p.cost.cpu_ns).sum();
+    let p99_ratio = agent_p99 / base_p99;
+    println!(
+        "    ratio median {med:.3} {} min {min:.3} | p99 ratio {p99_ratio:.2} {} | captured {} {} | dropped {} | bpf {} {} | agent cpu {} {}",
+        verdict(med >= MIN_RATIO),
+        verdict(p99_ratio <= MAX_P99_RATIO),
+        percent(captured, execs),
+        verdict(all_rounds_full),
+        opt(dropped),
+        per_exec_us(bpf, execs),
+        verdict(bpf.is_some_and(|ns| us(ns, execs) <= MAX_BPF_US)),
+        per_exec_us(Some(cpu), execs),
+        verdict(us(cpu, execs) <= MAX_CPU_US),
+    );
+}
+
+/// All storms' latencies together.
+fn pooled<'a>(storms: impl Iterator<Item = &'a Storm>) -> Latency {
+    let mut all: Vec<u64> = storms
+        .flat_map(|s| s.latencies_ns.iter().copied())
+        .collect();
+    Latency::of(&mut all)
+}
+
+fn median_rate<'a>(storms: impl Iterator<Item = &'a Storm>) -> f64 {
+    stats::median(&storms.map(Storm::rate).collect::<Vec<_>>())
+}
+
+/// `captured` as a percentage of `total`, two decimals.
+pub fn percent(captured: u64, total: u64) -> String {
+    if total == 0 {
+        "n/a".into()
+    } else {
+        format!("{:.2}%", captured as f64 * 100.0 / total as f64)
+    }
+}
+
+/// Nanoseconds per exec, in microseconds.
+fn us(ns: u64, execs: u64) -> f64 {
+    if execs == 0 {
+        f64::NAN
+    } else {
+        ns as f64 / execs as f64 / 1e3
+    }
+}
+
+/// `ns` per exec in microseconds, or `n/a`.
+pub fn per_exec_us(ns: Option<u64>, execs: u64) -> String {
+    ns.map_or_else(|| "n/a".into(), |ns| format!("{:.2}us/exec", us(ns, execs)))
+}
+
+/// A number, or `n/a`.
+pub fn opt(v: Option<u64>) -> String {
+    v.map_or_else(|| "n/a".into(), |v| v.to_string())
+}
+
+/// `[ok]` or `[MISS]` against a target.
+pub fn verdict(ok: bool) -> &'static str {
+    if ok { "[ok]" } else { "[MISS]" }
+}
