@@ -1,0 +1,199 @@
+//! Per-tool semantics. `dispatch` routes an unwrapped command to its tool family and
+//! computes what it writes to stdout (literal text, sensitive-data taint) for pipelines.
+
+pub(crate) mod audit;
+pub(crate) mod cloud;
+pub(crate) mod disk;
+pub(crate) mod fs;
+pub(crate) mod interp;
+pub(crate) mod net;
+pub(crate) mod perms;
+pub(crate) mod redirect;
+pub(crate) mod service;
+pub(crate) mod sql;
+
+use crate::engine::{Cmd, Engine, ShellState, Stdout};
+
+/// Judges one command and returns its stdout model.
+pub(crate) fn dispatch(eng: &mut Engine<'_>, cmd: &Cmd<'_>, st: &mut ShellState) -> Stdout {
+    let n = cmd.name.as_str();
+    match n {
+        "rm" | "unlink" | "rmdir" | "srm" | "find" | "shred" | "mv" | "truncate" | "ln" | "cp" | "rsync" | "wipe" => {
+            fs::check(eng, cmd, st);
+        }
+        _ if disk::handles(n) => disk::check(eng, cmd),
+        _ if sql::handles(n) => sql::check(eng, cmd),
+        _ if cloud::handles(n) => cloud::check(eng, cmd, st),
+        _ if service::handles(n) => service::check(eng, cmd),
+        _ if audit::handles(n) => audit::check(eng, cmd),
+        "chmod" | "chown" | "chgrp" | "setfacl" | "chattr" => perms::check(eng, cmd),
+        _ if interp::handles(n) => interp::check(eng, cmd, st),
+        _ => {}
+    }
+    if net::handles(n) {
+        net::check(eng, cmd);
+    }
+    stdout_of(eng, cmd)
+}
+
+/// Tools whose output carries the content of the files they are given.
+const READERS: &[&str] = &[
+    "cat", "tac", "head", "tail", "base64", "base32", "xxd", "od", "hexdump", "strings", "gzip",
+    "bzip2", "xz", "zstd", "lz4", "tar", "zip", "7z", "gpg", "openssl", "dd", "cpio", "sed", "awk",
+    "grep", "sort", "uniq", "cut", "tr", "less", "more", "nl", "zcat", "pax", "uuencode", "split",
+];
+
+/// Tools that dump a database to stdout.
+const DUMPERS: &[&str] = &["pg_dump", "pg_dumpall", "mysqldump", "mariadb-dump", "mongodump", "etcdctl"];
+
+/// Whether the tool prints the content of files it reads (or dumps a database).
+pub(crate) fn is_reader(n: &str) -> bool {
+    READERS.contains(&n) || DUMPERS.contains(&n)
+}
+
+fn stdout_of(eng: &mut Engine<'_>, cmd: &Cmd<'_>) -> Stdout {
+    let n = cmd.name.as_str();
+    let mut out = Stdout::default();
+    if n == "echo" || n == "printf" {
+        let args: Vec<&str> = cmd.args.iter().map(String::as_str).filter(|a| !matches!(*a, "-e" | "-n" | "-E")).collect();
+        let mut text = args.join(" ");
+        if n == "printf" || cmd.args.iter().any(|a| a == "-e") {
+            text = text.replace("\\n", "\n");
+        }
+        out.text = Some(text);
+        return out;
+    }
+    if n == "cat" && cmd.args.is_empty() {
+        out.text.clone_from(&cmd.stdin.text);
+    }
+    if DUMPERS.contains(&n) {
+        out.sensitive = Some(format!("database dump: {}", cmd.evidence));
+        return out;
+    }
+    if READERS.contains(&n) {
+        if cmd.stdin.sensitive.is_some() {
+            out.sensitive.clone_from(&cmd.stdin.sensitive);
+        }
+        for a in &cmd.args {
+            let a = a.split_once('=').map_or(a.as_str(), |(k, v)| if k.starts_with('-') || k == "if" { v } else { a });
+            if a.starts_with('-') && a.len() > 1 {
+                continue;
+            }
+            let p = cmd.path(a);
+            if crate::path::is_anchored(&p) && eng.ctx.is_sensitive(&p) {
+                out.sensitive = Some(p);
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// Short-flag bundles and long flags of an argv, up to `--`.
+pub(crate) fn has_flag(args: &[String], short: char, long: &[&str]) -> bool {
+    for a in args {
+        if a == "--" {
+            break;
+        }
+        if let Some(l) = a.strip_prefix("--") {
+            let name = l.split('=').next().unwrap_or(l);
+            if long.contains(&name) {
+                return true;
+            }
+        } else if let Some(s) = a.strip_prefix('-')
+            && s.chars().all(|c| c.is_ascii_alphanumeric())
+            && s.contains(short)
+        {
+            return true;
+        }
+    }
+    false
+}
+
+/// Arguments that are not options (everything after `--` included). `with_value` lists
+/// options whose value is the next word.
+pub(crate) fn operands<'a>(args: &'a [String], with_value: &[&str]) -> Vec<&'a str> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    let mut after = false;
+    while i < args.len() {
+        let a = args[i].as_str();
+        if after || a == "-" || !a.starts_with('-') {
+            out.push(a);
+        } else if a == "--" {
+            after = true;
+        } else if with_value.contains(&a) {
+            i += 1;
+        }
+        i += 1;
+    }
+    out
+}
+
+/// The value of an option given as `-o v`, `-ov`, `--opt v` or `--opt=v`.
+pub(crate) fn opt_value<'a>(args: &'a [String], names: &[&str]) -> Option<&'a str> {
+    for (i, a) in args.iter().enumerate() {
+        for n in names {
+            if a == n {
+                return args.get(i + 1).map(String::as_str);
+            }
+            if let Some(v) = a.strip_prefix(n) {
+                if n.starts_with("--") {
+                    if let Some(v) = v.strip_prefix('=') {
+                        return Some(v);
+                    }
+                } else if !v.is_empty() && n.len() == 2 {
+                    return Some(v);
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Lower-cased non-option words, for subcommand matching (`aws s3 rb`).
+/// Values of these options are skipped so `kubectl -n prod delete ns x` finds `delete`.
+const VALUE_OPTS: &[&str] = &[
+    "-n", "--namespace", "--context", "--kubeconfig", "-l", "--selector", "-o", "--output", "-c",
+    "--container", "--cluster", "--user", "-s", "--server", "--profile", "--region",
+    "--endpoint-url", "--query", "--project", "--zone", "--format", "-H", "--host", "--config",
+    "--subscription", "-g", "--resource-group", "--chdir", "--stack", "-C", "--log-level",
+    "--account", "--configuration", "--log-driver", "--env-file", "--as", "--token",
+];
+
+pub(crate) fn words_lower(args: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut skip = false;
+    for a in args {
+        if skip {
+            skip = false;
+            continue;
+        }
+        if a.starts_with('-') {
+            skip = VALUE_OPTS.contains(&a.as_str());
+            continue;
+        }
+        out.push(a.to_ascii_lowercase());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &[&str]) -> Vec<String> {
+        s.iter().map(|x| (*x).to_owned()).collect()
+    }
+
+    #[test]
+    fn flags_and_operands() {
+        let a = v(&["-rf", "--one-file-system", "x", "--", "-y"]);
+        assert!(has_flag(&a, 'r', &["recursive"]));
+        assert!(!has_flag(&v(&["--", "-r"]), 'r', &[]));
+        assert_eq!(operands(&a, &[]), ["x", "-y"]);
+        assert_eq!(opt_value(&v(&["-c", "SELECT 1"]), &["-c", "--command"]), Some("SELECT 1"));
+        assert_eq!(opt_value(&v(&["--command=X"]), &["-c", "--command"]), Some("X"));
+        assert_eq!(opt_value(&v(&["-eX"]), &["-e"]), Some("X"));
+    }
+}

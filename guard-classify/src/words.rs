@@ -1,0 +1,194 @@
+//! Best-effort word expansion over brush-parser's word pieces: quotes removed, `~` and
+//! `$HOME` kept as the home marker `~`, known variables substituted, command
+//! substitutions classified as nested scripts, unknown values left as `${NAME}` so they
+//! never look like a protected path.
+
+use brush_parser::ParserOptions;
+use brush_parser::word::{Parameter, ParameterExpr, WordPiece, WordPieceWithSource, TildeExpr};
+
+use crate::engine::{Engine, ShellState};
+
+/// Expands one shell word (raw source text) to the string the command would most likely see.
+pub(crate) fn expand(eng: &mut Engine<'_>, raw: &str, st: &mut ShellState) -> String {
+    if !raw.contains(['\'', '"', '\\', '$', '`', '~']) {
+        return raw.to_owned();
+    }
+    let opts = ParserOptions::default();
+    match brush_parser::word::parse(raw, &opts) {
+        Ok(pieces) => {
+            let mut out = String::new();
+            pieces_to_string(eng, &pieces, st, &mut out, true);
+            out
+        }
+        Err(_) => strip_quotes(raw),
+    }
+}
+
+/// Removes quote characters (fallback when the word parser refuses the word).
+pub(crate) fn strip_quotes(raw: &str) -> String {
+    raw.chars().filter(|c| !matches!(c, '\'' | '"' | '\\')).collect()
+}
+
+fn pieces_to_string(
+    eng: &mut Engine<'_>,
+    pieces: &[WordPieceWithSource],
+    st: &mut ShellState,
+    out: &mut String,
+    at_start: bool,
+) {
+    for (i, p) in pieces.iter().enumerate() {
+        piece_to_string(eng, &p.piece, st, out, at_start && i == 0);
+    }
+}
+
+fn piece_to_string(eng: &mut Engine<'_>, piece: &WordPiece, st: &mut ShellState, out: &mut String, first: bool) {
+    match piece {
+        WordPiece::Text(s) | WordPiece::SingleQuotedText(s) => out.push_str(s),
+        WordPiece::AnsiCQuotedText(s) => out.push_str(&ansi_c(s)),
+        WordPiece::EscapeSequence(s) => out.push_str(s.strip_prefix('\\').unwrap_or(s)),
+        WordPiece::DoubleQuotedSequence(inner) | WordPiece::GettextDoubleQuotedSequence(inner) => {
+            pieces_to_string(eng, inner, st, out, false);
+        }
+        WordPiece::TildeExpansion(t) => match t {
+            TildeExpr::Home => out.push('~'),
+            TildeExpr::UserHome(u) if u == "root" => out.push_str("/root"),
+            TildeExpr::UserHome(u) => {
+                out.push_str("/home/");
+                out.push_str(u);
+            }
+            _ => out.push_str(st.cwd.as_deref().unwrap_or("${PWD}")),
+        },
+        WordPiece::ParameterExpansion(expr) => out.push_str(&param(expr, st, first)),
+        WordPiece::CommandSubstitution(s) | WordPiece::BackquotedCommandSubstitution(s) => {
+            let script = s.trim();
+            if script == "pwd" {
+                out.push_str(st.cwd.as_deref().unwrap_or("${PWD}"));
+                return;
+            }
+            let mut inner = st.clone();
+            eng.nested_script(script, &mut inner);
+            if let Some(v) = simple_echo(script) {
+                out.push_str(&v);
+            } else if let Some(p) = reads_sensitive(eng, script, st) {
+                out.push_str(crate::tools::net::SENSITIVE_MARK);
+                out.push_str(&p);
+                out.push('\u{27eb}');
+            } else {
+                out.push_str("$(...)");
+            }
+        }
+        WordPiece::ArithmeticExpression(_) => out.push('0'),
+    }
+}
+
+/// `$(cat /etc/shadow | base64)`: the substitution prints a sensitive file.
+fn reads_sensitive(eng: &Engine<'_>, script: &str, st: &ShellState) -> Option<String> {
+    let first = crate::engine::tool_name(script.split_whitespace().next()?);
+    if !crate::tools::is_reader(&first) {
+        return None;
+    }
+    script
+        .split(|c: char| c.is_whitespace() || c == '|' || c == ';')
+        .skip(1)
+        .map(|t| crate::path::normalize(&strip_quotes(t).replace("$HOME", "~"), st.cwd.as_deref()))
+        .find(|p| crate::path::is_anchored(p) && p.len() > 1 && eng.ctx.is_sensitive(p))
+}
+
+/// `$(echo x)` → `x`, for evasions like `rm -rf $(echo /)`.
+fn simple_echo(script: &str) -> Option<String> {
+    let rest = script.strip_prefix("echo ")?;
+    if rest.contains(['$', '`', '|', ';', '&', '(']) {
+        return None;
+    }
+    Some(strip_quotes(rest.trim()))
+}
+
+fn param(expr: &ParameterExpr, st: &ShellState, _first: bool) -> String {
+    let name = match expr {
+        ParameterExpr::Parameter { parameter, .. }
+        | ParameterExpr::UseDefaultValues { parameter, .. }
+        | ParameterExpr::AssignDefaultValues { parameter, .. } => parameter,
+        _ => return "${...}".to_owned(),
+    };
+    let Parameter::Named(n) = name else {
+        return "${...}".to_owned();
+    };
+    if n == "HOME" {
+        return "~".to_owned();
+    }
+    if n == "PWD" {
+        return st.cwd.clone().unwrap_or_else(|| "${PWD}".to_owned());
+    }
+    if let Some(v) = st.vars.get(n.as_str()) {
+        return v.clone();
+    }
+    if let ParameterExpr::UseDefaultValues { default_value: Some(d), .. }
+    | ParameterExpr::AssignDefaultValues { default_value: Some(d), .. } = expr
+    {
+        return strip_quotes(d);
+    }
+    format!("${{{n}}}")
+}
+
+fn ansi_c(s: &str) -> String {
+    let mut out = String::new();
+    let mut it = s.chars().peekable();
+    while let Some(c) = it.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match it.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('x') => {
+                let mut hex = String::new();
+                while hex.len() < 2 && it.peek().is_some_and(char::is_ascii_hexdigit) {
+                    hex.extend(it.next());
+                }
+                if let Ok(v) = u8::from_str_radix(&hex, 16) {
+                    out.push(char::from(v));
+                }
+            }
+            Some(d @ '0'..='7') => {
+                let mut oct = String::from(d);
+                while oct.len() < 3 && it.peek().is_some_and(|c| ('0'..='7').contains(c)) {
+                    oct.extend(it.next());
+                }
+                if let Ok(v) = u8::from_str_radix(&oct, 8) {
+                    out.push(char::from(v));
+                }
+            }
+            Some(o) => out.push(o),
+            None => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Context;
+
+    fn ex(raw: &str) -> String {
+        let ctx = Context::builtin();
+        let mut eng = Engine::new(&ctx);
+        let mut st = ShellState::default();
+        st.vars.insert("D".into(), "/etc".into());
+        expand(&mut eng, raw, &mut st)
+    }
+
+    #[test]
+    fn expansion() {
+        assert_eq!(ex("'/'"), "/");
+        assert_eq!(ex("\"$HOME\"/x"), "~/x");
+        assert_eq!(ex("~/.ssh"), "~/.ssh");
+        assert_eq!(ex("$D/"), "/etc/");
+        assert_eq!(ex("${UNSET}/"), "${UNSET}/");
+        assert_eq!(ex("${X:-/var}"), "/var");
+        assert_eq!(ex("$'\\x2f'"), "/");
+        assert_eq!(ex("\\/e\\tc"), "/etc");
+        assert_eq!(ex("$(echo /)"), "/");
+    }
+}
