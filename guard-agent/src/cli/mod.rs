@@ -1,0 +1,5 @@
+//! One module per `guard-agent` verb.
+pub mod doctor;
+pub mod run;
+pub mod status;
+pub mod unload;

@@ -1,0 +1,150 @@
+//! `guard-agent run`: load, attach, and stream events until SIGINT or SIGTERM.
+
+use std::{
+    io::{BufWriter, Write as _},
+    process::ExitCode,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use anyhow::Context as _;
+use aya::maps::{MapData, PerCpuArray, RingBuf};
+use guard_common::event::counter;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::{
+    events::{
+        decode::decode,
+        json::{Clock, exec_to_json},
+        reader,
+    },
+    loader::{self, LoadConfig},
+};
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// Ring buffer size in bytes (power of two).
+    #[arg(long, default_value_t = 16 * 1024 * 1024)]
+    pub ring_bytes: u32,
+    /// How often drop counters are checked and reported, in seconds.
+    #[arg(long, default_value_t = 10)]
+    pub report_interval: u64,
+}
+
+pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(run_async(args))
+}
+
+async fn run_async(args: &RunArgs) -> anyhow::Result<ExitCode> {
+    let stale = loader::remove_pins()?;
+    if !stale.is_empty() {
+        tracing::warn!(?stale, "removed pins left by an earlier agent");
+    }
+    let mut ebpf = loader::load(&LoadConfig { ring_bytes: args.ring_bytes })?;
+    loader::attach_capture(&mut ebpf)?;
+    loader::pin_counters(&ebpf)?;
+    let ring = RingBuf::try_from(ebpf.take_map("EVENTS").context("EVENTS map")?)?;
+    let counters: PerCpuArray<MapData, u64> =
+        PerCpuArray::try_from(ebpf.take_map("COUNTERS").context("COUNTERS map")?)?;
+    tracing::info!(path = "signal", "capture attached");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let decode_errors = Arc::new(AtomicU64::new(0));
+    let reader = spawn_reader(ring, stop.clone(), decode_errors.clone());
+
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut tick = tokio::time::interval(Duration::from_secs(args.report_interval.max(1)));
+    let mut last_dropped = 0;
+    loop {
+        tokio::select! {
+            _ = sigint.recv() => break,
+            _ = sigterm.recv() => break,
+            _ = tick.tick() => last_dropped = report_drops(&counters, last_dropped),
+        }
+    }
+    stop.store(true, Ordering::Release);
+    let _ = tokio::task::spawn_blocking(move || reader.join()).await;
+    let totals = loader::read_counters(&counters)?;
+    tracing::info!(
+        emitted = totals[counter::EMITTED as usize],
+        dropped = totals[counter::RINGBUF_DROPPED as usize],
+        stash_full = totals[counter::STASH_FULL as usize],
+        read_errors = totals[counter::READ_ERRORS as usize],
+        decode_errors = decode_errors.load(Ordering::Relaxed),
+        "stopped"
+    );
+    drop(ebpf);
+    loader::remove_pins()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn spawn_reader(
+    mut ring: RingBuf<MapData>,
+    stop: Arc<AtomicBool>,
+    decode_errors: Arc<AtomicU64>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("guard-reader".into())
+        .spawn(move || {
+            let clock = Clock::now();
+            let host = hostname();
+            let stdout = std::io::stdout();
+            let out = std::cell::RefCell::new(BufWriter::with_capacity(1 << 16, stdout.lock()));
+            reader::run(
+                &mut ring,
+                &stop,
+                |bytes| match decode(bytes) {
+                    Ok(record) => {
+                        let mut line = exec_to_json(&record, &clock, &host);
+                        line.push('\n');
+                        let _ = out.borrow_mut().write_all(line.as_bytes());
+                    }
+                    Err(err) => {
+                        decode_errors.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(%err, "undecodable record");
+                    }
+                },
+                || {
+                    let _ = out.borrow_mut().flush();
+                },
+            );
+        })
+        .expect("spawning the reader thread")
+}
+
+fn report_drops(counters: &PerCpuArray<MapData, u64>, last: u64) -> u64 {
+    match loader::read_counters(counters) {
+        Ok(totals) => {
+            let dropped = totals[counter::RINGBUF_DROPPED as usize];
+            if dropped > last {
+                tracing::warn!(dropped, new = dropped - last, "ring buffer full: events lost");
+            }
+            dropped
+        }
+        Err(err) => {
+            tracing::warn!(%err, "reading counters");
+            last
+        }
+    }
+}
+
+/// This host's name, for every event.
+pub fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: buffer and its length.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return String::new();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}

@@ -1,0 +1,250 @@
+//! One exec event as one JSON object on one line.
+//!
+//! Byte strings (paths, argv) are written losslessly: valid UTF-8 as is, and each byte
+//! that is not part of valid UTF-8 as a lone low surrogate `\udcXX` (XX = the byte), the
+//! PEP 383 "surrogateescape" scheme: Python's `s.encode("utf-8", "surrogateescape")`
+//! returns the exact bytes, and valid UTF-8 can never produce such a code point, so the
+//! mapping is unambiguous. Because some JSON parsers reject lone surrogates, an event
+//! whose argv is not valid UTF-8 also carries `argv_base64`, every argument's exact
+//! bytes in standard base64.
+
+use std::fmt::Write as _;
+
+use base64::Engine as _;
+use guard_common::event::ExecEvent;
+
+use super::decode::ExecRecord;
+
+/// Converts the kernel's monotonic timestamps to wall-clock time.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    /// `CLOCK_REALTIME - CLOCK_MONOTONIC`, in nanoseconds, measured at start-up.
+    offset_ns: i128,
+}
+
+impl Clock {
+    pub fn now() -> Self {
+        let read = |id| {
+            let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+            // SAFETY: valid clock id and out-pointer.
+            unsafe { libc::clock_gettime(id, &mut ts) };
+            i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec)
+        };
+        let mono = read(libc::CLOCK_MONOTONIC);
+        let real = read(libc::CLOCK_REALTIME);
+        Self { offset_ns: real - mono }
+    }
+
+    /// RFC 3339 UTC time of a monotonic timestamp.
+    pub fn wall(&self, mono_ns: u64) -> String {
+        let ns = self.offset_ns + i128::from(mono_ns);
+        jiff::Timestamp::from_nanosecond(ns).map_or_else(|_| String::new(), |t| t.to_string())
+    }
+}
+
+/// Appends `bytes` as a JSON string (with quotes), lossless as described above.
+pub fn push_bytes(out: &mut String, bytes: &[u8]) {
+    out.push('"');
+    for chunk in bytes.utf8_chunks() {
+        push_escaped(out, chunk.valid());
+        for &b in chunk.invalid() {
+            let _ = write!(out, "\\udc{b:02x}");
+        }
+    }
+    out.push('"');
+}
+
+fn push_escaped(out: &mut String, s: &str) {
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+}
+
+/// A JSON object written field by field.
+pub struct ObjectWriter {
+    out: String,
+    first: bool,
+}
+
+impl ObjectWriter {
+    pub fn new() -> Self {
+        Self { out: String::with_capacity(512), first: true }
+    }
+    fn key(&mut self, key: &str) {
+        self.out.push(if self.first { '{' } else { ',' });
+        self.first = false;
+        push_escaped_key(&mut self.out, key);
+    }
+    pub fn num(&mut self, key: &str, value: impl std::fmt::Display) -> &mut Self {
+        self.key(key);
+        let _ = write!(self.out, "{value}");
+        self
+    }
+    pub fn opt_num(&mut self, key: &str, value: Option<u64>) -> &mut Self {
+        match value {
+            Some(v) => self.num(key, v),
+            None => self.raw(key, "null"),
+        }
+    }
+    pub fn bool(&mut self, key: &str, value: bool) -> &mut Self {
+        self.raw(key, if value { "true" } else { "false" })
+    }
+    pub fn raw(&mut self, key: &str, json: &str) -> &mut Self {
+        self.key(key);
+        self.out.push_str(json);
+        self
+    }
+    pub fn bytes(&mut self, key: &str, value: &[u8]) -> &mut Self {
+        self.key(key);
+        push_bytes(&mut self.out, value);
+        self
+    }
+    pub fn bytes_array<'a>(&mut self, key: &str, items: impl Iterator<Item = &'a [u8]>) -> &mut Self {
+        self.key(key);
+        self.out.push('[');
+        for (i, item) in items.enumerate() {
+            if i > 0 {
+                self.out.push(',');
+            }
+            push_bytes(&mut self.out, item);
+        }
+        self.out.push(']');
+        self
+    }
+    pub fn finish(mut self) -> String {
+        if self.first {
+            self.out.push('{');
+        }
+        self.out.push('}');
+        self.out
+    }
+}
+
+impl Default for ObjectWriter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn push_escaped_key(out: &mut String, key: &str) {
+    out.push('"');
+    push_escaped(out, key);
+    out.push_str("\":");
+}
+
+fn comm(raw: &[u8; 16]) -> &[u8] {
+    let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
+    &raw[..end]
+}
+
+/// `u32::MAX` means "unset" for the audit ids.
+fn audit_id(v: u32) -> Option<u64> {
+    (v != u32::MAX).then_some(u64::from(v))
+}
+
+/// The event as one JSON line (without the newline).
+pub fn exec_to_json(r: &ExecRecord, clock: &Clock, host: &str) -> String {
+    let e: &ExecEvent = &r.event;
+    let mut w = ObjectWriter::new();
+    w.raw("kind", "\"exec\"")
+        .raw("result", if r.failed() { "\"failed\"" } else { "\"ok\"" })
+        .opt_num("errno", r.failed().then_some(e.errno as u64))
+        .raw("time", &format!("\"{}\"", clock.wall(e.header.ts_ns)))
+        .num("ts_mono_ns", e.header.ts_ns)
+        .bytes("host", host.as_bytes())
+        .num("pid", e.pid)
+        .num("tid", e.tid)
+        .num("ppid", e.ppid)
+        .num("uid", e.uid)
+        .num("euid", e.euid)
+        .num("gid", e.gid)
+        .num("egid", e.egid)
+        .opt_num("loginuid", audit_id(e.loginuid))
+        .opt_num("sessionid", audit_id(e.sessionid))
+        .num("sid", e.sid)
+        .num("cgroup_id", e.cgroup_id)
+        .bool("tty", r.tty())
+        .bytes("comm", comm(&e.comm))
+        .bytes("parent_comm", comm(&e.parent_comm))
+        .raw("syscall", if r.execveat() { "\"execveat\"" } else { "\"execve\"" })
+        .bytes("filename", &r.filename)
+        .bytes("interp", &r.interp)
+        .bytes("exe", &r.exe)
+        .bytes_array("argv", r.argv.iter().map(Vec::as_slice))
+        .num("argc", e.argc)
+        .num("args_size", e.args_size)
+        .bool("argv_truncated", r.argv_truncated())
+        .bool("argc_lower_bound", r.argc_lower_bound())
+        .bool("filename_truncated", r.filename_truncated())
+        .bool("exe_truncated", r.exe_truncated())
+        .bool("read_error", r.read_error());
+    if r.argv.iter().any(|a| std::str::from_utf8(a).is_err()) {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let encoded: Vec<Vec<u8>> = r.argv.iter().map(|a| b64.encode(a).into_bytes()).collect();
+        w.bytes_array("argv_base64", encoded.iter().map(Vec::as_slice));
+    }
+    w.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(bytes: &[u8]) -> String {
+        let mut out = String::new();
+        push_bytes(&mut out, bytes);
+        out
+    }
+
+    #[test]
+    fn valid_utf8_is_plain_json() {
+        assert_eq!(s("a \"b\"\\\n\té".as_bytes()), r#""a \"b\"\\\n\té""#);
+        let parsed: String = serde_json::from_str(&s("x\u{1}y".as_bytes())).unwrap();
+        assert_eq!(parsed, "x\u{1}y");
+    }
+
+    #[test]
+    fn invalid_bytes_become_lone_surrogates() {
+        assert_eq!(s(b"a\xffb\xc3"), r#""a\udcffb\udcc3""#);
+    }
+
+    /// Decoding the escape scheme by hand gives back the exact bytes.
+    #[test]
+    fn surrogateescape_round_trips() {
+        let original = b"\x80\xfe ok \xe2\x82 \xf0\x9f\x98\x80".to_vec();
+        let json = s(&original);
+        let mut back = Vec::new();
+        let body = &json[1..json.len() - 1];
+        let mut rest = body;
+        while !rest.is_empty() {
+            if let Some(hex) = rest.strip_prefix("\\udc") {
+                back.push(u8::from_str_radix(&hex[..2], 16).unwrap());
+                rest = &hex[2..];
+            } else {
+                let c = rest.chars().next().unwrap();
+                let mut buf = [0; 4];
+                back.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+        assert_eq!(back, original);
+    }
+
+    #[test]
+    fn writer_produces_valid_json() {
+        let mut w = ObjectWriter::new();
+        w.num("a", 1).bool("b", true).opt_num("c", None).bytes_array("d", [&b"x"[..], b""].into_iter());
+        let v: serde_json::Value = serde_json::from_str(&w.finish()).unwrap();
+        assert_eq!(v, serde_json::json!({"a": 1, "b": true, "c": null, "d": ["x", ""]}));
+    }
+}

@@ -1,0 +1,191 @@
+//! Loading guard's eBPF object into the running kernel, attaching and pinning.
+
+use std::{io, path::Path};
+
+use aya::{
+    Ebpf, EbpfError, EbpfLoader,
+    maps::{MapData, PerCpuArray},
+    programs::{ProgramError, RawTracePoint, TracePoint},
+};
+use guard_common::{PIN_ROOT, config::KernelOffsets, event::counter};
+
+use crate::btf::{BtfError, KernelBtf, kernel_offsets};
+
+/// The eBPF object built by build.rs.
+pub static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/guard-ebpf"));
+
+/// Tracepoint programs: (program name, category).
+const TRACEPOINTS: [(&str, &str); 4] = [
+    ("sys_enter_execve", "syscalls"),
+    ("sys_enter_execveat", "syscalls"),
+    ("sys_exit_execve", "syscalls"),
+    ("sys_exit_execveat", "syscalls"),
+];
+/// Raw tracepoint programs: (program name, tracepoint).
+const RAW_TRACEPOINTS: [(&str, &str); 1] = [("sched_process_exec", "sched_process_exec")];
+
+/// Names of the capture programs, as the kernel reports them (first 15 bytes).
+pub fn program_names() -> impl Iterator<Item = &'static str> {
+    TRACEPOINTS.iter().map(|(n, _)| *n).chain(RAW_TRACEPOINTS.iter().map(|(n, _)| *n))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Btf(#[from] BtfError),
+    #[error("loading the eBPF object")]
+    Object(#[from] EbpfError),
+    #[error("program {name}: {action}")]
+    Program {
+        name: &'static str,
+        action: &'static str,
+        #[source]
+        source: ProgramError,
+    },
+    #[error("map {0} missing from the eBPF object")]
+    MissingMap(&'static str),
+    #[error("mounting {fs} at {path}")]
+    Mount {
+        fs: &'static str,
+        path: &'static str,
+        #[source]
+        source: io::Error,
+    },
+    #[error("pinning {path}")]
+    Pin { path: String, #[source] source: aya::pin::PinError },
+    #[error("{what}")]
+    Io { what: String, #[source] source: io::Error },
+}
+
+/// Load-time settings.
+#[derive(Clone, Debug)]
+pub struct LoadConfig {
+    /// Ring buffer size in bytes (a power of two, multiple of the page size).
+    pub ring_bytes: u32,
+}
+
+impl Default for LoadConfig {
+    fn default() -> Self {
+        // 16 MiB: at the machine's exec ceiling (~10k/s) with a typical 300-byte record
+        // this holds several seconds of events should the reader stall.
+        Self { ring_bytes: 16 * 1024 * 1024 }
+    }
+}
+
+/// Mounts bpffs, tracefs and securityfs where they are missing (they are not mounted
+/// at boot on some hosts and in minimal VMs).
+pub fn ensure_mounts() -> Result<(), LoadError> {
+    mount_if_missing("bpf", "/sys/fs/bpf", "/sys/fs/bpf", 0xcafe_4a11)?;
+    mount_if_missing("tracefs", "/sys/kernel/tracing", "/sys/kernel/tracing", 0x7472_6163)?;
+    mount_if_missing("securityfs", "/sys/kernel/security", "/sys/kernel/security", 0x7363_6673)
+}
+
+fn mount_if_missing(fs: &'static str, path: &'static str, target: &str, magic: i64) -> Result<(), LoadError> {
+    let c_path = std::ffi::CString::new(target).expect("no NUL in a constant path");
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: valid C string and out-pointer.
+    if unsafe { libc::statfs(c_path.as_ptr(), &mut st) } == 0 && st.f_type as i64 == magic {
+        return Ok(());
+    }
+    let c_fs = std::ffi::CString::new(fs).expect("no NUL in a constant name");
+    // SAFETY: valid C strings; no data argument.
+    let rc = unsafe { libc::mount(c_fs.as_ptr(), c_path.as_ptr(), c_fs.as_ptr(), 0, std::ptr::null()) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(LoadError::Mount { fs, path, source: io::Error::last_os_error() })
+    }
+}
+
+/// Resolves offsets from the running kernel's BTF.
+pub fn offsets() -> Result<KernelOffsets, LoadError> {
+    Ok(kernel_offsets(&KernelBtf::load()?)?)
+}
+
+/// Creates the maps and programs (not yet attached).
+pub fn load(config: &LoadConfig) -> Result<Ebpf, LoadError> {
+    ensure_mounts()?;
+    let offsets = offsets()?;
+    let cpus = aya::util::nr_cpus().map_err(|(what, source)| LoadError::Io { what: what.into(), source })?;
+    let ebpf = EbpfLoader::new()
+        .override_global("OFFSETS", &offsets, true)
+        .map_max_entries("SCRATCH", cpus as u32)
+        .map_max_entries("EVENTS", config.ring_bytes)
+        .load(EBPF_OBJECT)?;
+    Ok(ebpf)
+}
+
+/// Loads and attaches the capture programs. The links live as long as `ebpf`.
+pub fn attach_capture(ebpf: &mut Ebpf) -> Result<(), LoadError> {
+    for (name, category) in TRACEPOINTS {
+        let prog: &mut TracePoint = program(ebpf, name)?;
+        prog.load().map_err(|source| LoadError::Program { name, action: "load", source })?;
+        prog.attach(category, name).map_err(|source| LoadError::Program { name, action: "attach", source })?;
+    }
+    for (name, tp) in RAW_TRACEPOINTS {
+        let prog: &mut RawTracePoint = program(ebpf, name)?;
+        prog.load().map_err(|source| LoadError::Program { name, action: "load", source })?;
+        prog.attach(tp).map_err(|source| LoadError::Program { name, action: "attach", source })?;
+    }
+    Ok(())
+}
+
+fn program<'a, T>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut T, LoadError>
+where
+    &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = ProgramError>,
+{
+    let prog = ebpf.program_mut(name).ok_or(LoadError::Program {
+        name,
+        action: "find",
+        source: ProgramError::UnexpectedProgramType,
+    })?;
+    prog.try_into().map_err(|source| LoadError::Program { name, action: "type", source })
+}
+
+/// Path of a pinned map.
+pub fn map_pin_path(name: &str) -> String {
+    format!("{PIN_ROOT}/maps/{name}")
+}
+
+/// Pins the counters so `guard-agent status` can read them from another process.
+pub fn pin_counters(ebpf: &Ebpf) -> Result<(), LoadError> {
+    let dir = format!("{PIN_ROOT}/maps");
+    std::fs::create_dir_all(&dir).map_err(|source| LoadError::Io { what: format!("creating {dir}"), source })?;
+    let path = map_pin_path("COUNTERS");
+    let _ = std::fs::remove_file(&path);
+    let map = ebpf.map("COUNTERS").ok_or(LoadError::MissingMap("COUNTERS"))?;
+    map.pin(&path).map_err(|source| LoadError::Pin { path, source })
+}
+
+/// Removes every pin under [`PIN_ROOT`]. Returns what was removed.
+pub fn remove_pins() -> Result<Vec<String>, LoadError> {
+    let root = Path::new(PIN_ROOT);
+    if !root.exists() {
+        return Ok(Vec::new());
+    }
+    let mut removed = Vec::new();
+    collect(root, &mut removed).map_err(|source| LoadError::Io { what: format!("listing {PIN_ROOT}"), source })?;
+    std::fs::remove_dir_all(root).map_err(|source| LoadError::Io { what: format!("removing {PIN_ROOT}"), source })?;
+    Ok(removed)
+}
+
+fn collect(dir: &Path, out: &mut Vec<String>) -> io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect(&path, out)?;
+        } else {
+            out.push(path.display().to_string());
+        }
+    }
+    Ok(())
+}
+
+/// Totals of the per-CPU counters, indexed by `guard_common::event::counter`.
+pub fn read_counters(map: &PerCpuArray<MapData, u64>) -> Result<[u64; counter::COUNT as usize], aya::maps::MapError> {
+    let mut totals = [0u64; counter::COUNT as usize];
+    for (i, total) in totals.iter_mut().enumerate() {
+        *total = map.get(&(i as u32), 0)?.iter().sum();
+    }
+    Ok(totals)
+}

@@ -1,0 +1,86 @@
+//! Load-time configuration of the eBPF programs: kernel struct offsets resolved by the
+//! agent from the running kernel's BTF, set as a read-only global before load.
+
+/// Marks an offset the running kernel does not have; the programs skip that field.
+pub const OFFSET_MISSING: u32 = u32::MAX;
+
+/// Byte offsets of the kernel struct fields the programs read.
+///
+/// Rust eBPF has no CO-RE relocations, so nothing here is baked in from one kernel's
+/// headers: the agent fills every field from `/sys/kernel/btf/vmlinux` at start-up.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KernelOffsets {
+    pub task_real_parent: u32,
+    pub task_tgid: u32,
+    pub task_comm: u32,
+    pub task_cred: u32,
+    pub task_mm: u32,
+    pub task_signal: u32,
+    pub task_loginuid: u32,
+    pub task_sessionid: u32,
+    pub cred_euid: u32,
+    pub cred_egid: u32,
+    pub signal_tty: u32,
+    /// `signal_struct.pids[PIDTYPE_SID]`.
+    pub signal_sid_pid: u32,
+    /// `struct pid.numbers[0].nr`.
+    pub pid_nr: u32,
+    pub mm_arg_start: u32,
+    pub mm_arg_end: u32,
+    pub bprm_file: u32,
+    pub bprm_filename: u32,
+    pub bprm_interp: u32,
+    pub bprm_argc: u32,
+    pub file_f_path: u32,
+    pub path_mnt: u32,
+    pub path_dentry: u32,
+    pub dentry_d_parent: u32,
+    /// `dentry.d_name.name`.
+    pub dentry_name: u32,
+    pub vfsmount_mnt_root: u32,
+    /// Offset of the embedded `struct vfsmount mnt` inside `struct mount`.
+    pub mount_mnt: u32,
+    pub mount_mnt_parent: u32,
+    pub mount_mnt_mountpoint: u32,
+}
+
+impl KernelOffsets {
+    /// All offsets missing: the programs then report only what needs no struct reads.
+    pub const MISSING: Self = Self {
+        task_real_parent: OFFSET_MISSING,
+        task_tgid: OFFSET_MISSING,
+        task_comm: OFFSET_MISSING,
+        task_cred: OFFSET_MISSING,
+        task_mm: OFFSET_MISSING,
+        task_signal: OFFSET_MISSING,
+        task_loginuid: OFFSET_MISSING,
+        task_sessionid: OFFSET_MISSING,
+        cred_euid: OFFSET_MISSING,
+        cred_egid: OFFSET_MISSING,
+        signal_tty: OFFSET_MISSING,
+        signal_sid_pid: OFFSET_MISSING,
+        pid_nr: OFFSET_MISSING,
+        mm_arg_start: OFFSET_MISSING,
+        mm_arg_end: OFFSET_MISSING,
+        bprm_file: OFFSET_MISSING,
+        bprm_filename: OFFSET_MISSING,
+        bprm_interp: OFFSET_MISSING,
+        bprm_argc: OFFSET_MISSING,
+        file_f_path: OFFSET_MISSING,
+        path_mnt: OFFSET_MISSING,
+        path_dentry: OFFSET_MISSING,
+        dentry_d_parent: OFFSET_MISSING,
+        dentry_name: OFFSET_MISSING,
+        vfsmount_mnt_root: OFFSET_MISSING,
+        mount_mnt: OFFSET_MISSING,
+        mount_mnt_parent: OFFSET_MISSING,
+        mount_mnt_mountpoint: OFFSET_MISSING,
+    };
+}
+
+const _: () = assert!(size_of::<KernelOffsets>() == 28 * 4);
+
+#[cfg(feature = "user")]
+// SAFETY: only u32 fields, no padding.
+unsafe impl aya::Pod for KernelOffsets {}

@@ -1,0 +1,141 @@
+//! The exec event: the fixed header written by the kernel, followed by variable data.
+//!
+//! A record in the ring buffer is `ExecEvent` followed by `filename_len + interp_len +
+//! exe_len + argv_len` bytes of data, in that order:
+//! - `filename`: the path the caller passed to execve (as the kernel copied it), NUL-free;
+//! - `interp`: what the kernel ran for it (`bprm->interp`; differs from `filename` for
+//!   `#!` scripts), NUL-free;
+//! - `exe`: the resolved path of the executed file, as NUL-terminated components from the
+//!   leaf up to the root (user space reverses them);
+//! - `argv`: the arguments, each NUL-terminated, exactly as the new image sees them.
+//!
+//! Changing this file changes the ABI: bump [`EVENT_VERSION`] and update `docs/events.md`
+//! (a tidy test compares a hash of this file with the one recorded there).
+
+/// Version of the event layout. The agent refuses records of another version.
+pub const EVENT_VERSION: u16 = 1;
+
+/// `EventHeader::kind` of an exec attempt (completed or failed).
+pub const KIND_EXEC: u16 = 1;
+
+/// The exec failed; `errno` says why and the data comes from the caller's memory.
+pub const FLAG_FAILED: u32 = 1 << 0;
+/// argv did not fit the capture limit; `argc`/`args_size` still hold the true sizes.
+pub const FLAG_ARGV_TRUNCATED: u32 = 1 << 1;
+/// The filename or interpreter string was cut at its limit.
+pub const FLAG_FILENAME_TRUNCATED: u32 = 1 << 2;
+/// The executable's path was deeper than the kernel walks; the leading part is missing.
+pub const FLAG_EXE_TRUNCATED: u32 = 1 << 3;
+/// The process has a controlling terminal.
+pub const FLAG_TTY: u32 = 1 << 4;
+/// A read of kernel or user memory failed while building the event; fields may be empty.
+pub const FLAG_READ_ERROR: u32 = 1 << 5;
+/// The exec was `execveat` (else `execve`).
+pub const FLAG_EXECVEAT: u32 = 1 << 6;
+/// The failed exec's argv count is a lower bound (the kernel stopped counting).
+pub const FLAG_ARGC_LOWER_BOUND: u32 = 1 << 7;
+
+/// Capture limit for argv bytes (the arguments and their NULs).
+pub const ARGV_CAP: usize = 32 * 1024;
+/// Capture limit for the filename and the interpreter (PATH_MAX).
+pub const PATH_CAP: usize = 4096;
+/// Path components the kernel walks when resolving the executable's path.
+pub const EXE_DEPTH: usize = 32;
+/// Longest component (NAME_MAX + NUL).
+pub const NAME_CAP: usize = 256;
+/// Arguments the kernel reads one by one from the caller's memory (failed execs).
+pub const ARGS_MAX: usize = 1024;
+/// Size of the scratch area that holds an event's data while the kernel builds it.
+/// Offsets into it are masked with `DATA_OFF_MASK`; the slack keeps every masked write
+/// inside the buffer, which is what the verifier checks.
+pub const DATA_SIZE: usize = 128 * 1024;
+/// Mask for the running offset of the string regions (filename, interp, exe).
+pub const DATA_OFF_MASK: usize = 0x7fff;
+
+/// Common header of every record.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EventHeader {
+    pub version: u16,
+    pub kind: u16,
+    pub flags: u32,
+    /// `CLOCK_MONOTONIC` (bpf_ktime_get_ns) at emission.
+    pub ts_ns: u64,
+}
+
+/// Fixed part of an exec record.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExecEvent {
+    pub header: EventHeader,
+    /// Thread group id after the exec (what `getpid()` returns in the new image).
+    pub pid: u32,
+    /// Thread id that called exec (differs from `pid` when a non-leader thread exec'd).
+    pub tid: u32,
+    pub ppid: u32,
+    pub uid: u32,
+    pub euid: u32,
+    pub gid: u32,
+    pub egid: u32,
+    /// Audit login uid (`u32::MAX` when unset).
+    pub loginuid: u32,
+    /// Audit session id (`u32::MAX` when unset).
+    pub sessionid: u32,
+    /// POSIX session id (the session leader's pid).
+    pub sid: u32,
+    /// 0 when the exec completed, else the positive errno.
+    pub errno: i32,
+    /// True argc (from the kernel's `bprm`, or counted for failed execs).
+    pub argc: u32,
+    /// True argv bytes including NULs.
+    pub args_size: u32,
+    pub filename_len: u32,
+    pub interp_len: u32,
+    pub exe_len: u32,
+    pub argv_len: u32,
+    pub _pad: u32,
+    pub cgroup_id: u64,
+    pub comm: [u8; 16],
+    pub parent_comm: [u8; 16],
+}
+
+const _: () = assert!(size_of::<EventHeader>() == 16);
+const _: () = assert!(size_of::<ExecEvent>() == 128);
+
+/// The per-CPU scratch record: the fixed part followed by room for the data.
+#[repr(C)]
+pub struct ExecScratch {
+    pub event: ExecEvent,
+    pub data: [u8; DATA_SIZE],
+}
+
+/// What `sys_enter_execve(at)` leaves for the exit and exec hooks of the same thread.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ExecStash {
+    pub filename: u64,
+    pub argv: u64,
+    pub ts_ns: u64,
+    pub flags: u32,
+    pub _pad: u32,
+}
+
+/// Indices of the per-CPU counters array (`COUNTERS`).
+pub mod counter {
+    /// Records lost because the ring buffer was full.
+    pub const RINGBUF_DROPPED: u32 = 0;
+    /// Execs whose stash could not be stored (too many in flight).
+    pub const STASH_FULL: u32 = 1;
+    /// Kernel or user memory reads that failed.
+    pub const READ_ERRORS: u32 = 2;
+    /// Records submitted to the ring buffer.
+    pub const EMITTED: u32 = 3;
+    /// Number of counters.
+    pub const COUNT: u32 = 4;
+}
+
+#[cfg(feature = "user")]
+mod pod {
+    // SAFETY: plain `repr(C)` integers and byte arrays, no padding (sizes asserted above).
+    unsafe impl aya::Pod for super::ExecStash {}
+}

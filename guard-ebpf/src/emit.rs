@@ -1,0 +1,89 @@
+//! Building a record in the per-CPU scratch and handing it to the ring buffer.
+
+use aya_ebpf::helpers::generated::{
+    bpf_ktime_get_ns, bpf_probe_read_kernel_str, bpf_probe_read_user_str,
+};
+use guard_common::event::{
+    DATA_OFF_MASK, EVENT_VERSION, EventHeader, ExecEvent, ExecScratch, FLAG_READ_ERROR,
+    KIND_EXEC, PATH_CAP, counter,
+};
+
+use crate::maps::{EVENTS, bump};
+
+/// `bpf_ringbuf_query` flag: bytes not yet consumed.
+const BPF_RB_AVAIL_DATA: u64 = 0;
+/// `bpf_ringbuf_output` flags.
+const BPF_RB_NO_WAKEUP: u64 = 1;
+const BPF_RB_FORCE_WAKEUP: u64 = 2;
+/// Records are submitted without waking the reader (which polls on a short timer);
+/// past this much unread data the reader is woken at once.
+const WAKE_WATERMARK: u64 = 1024 * 1024;
+/// Bounds the record length for the verifier (the scratch record is larger).
+const RECORD_MASK: usize = 0x1ffff;
+
+/// Resets the fixed part of the scratch record.
+#[inline(always)]
+pub fn begin(s: &mut ExecScratch, flags: u32) {
+    s.event = ExecEvent {
+        header: EventHeader { version: EVENT_VERSION, kind: KIND_EXEC, flags, ts_ns: 0 },
+        ..ExecEvent::default()
+    };
+}
+
+/// Where a string is read from.
+#[derive(Clone, Copy)]
+pub enum Mem {
+    Kernel,
+    User,
+}
+
+/// Copies the NUL-terminated string at `src` to `data[off..]` (at most `PATH_CAP`
+/// bytes). Returns its length without the NUL and whether it filled the cap.
+#[inline(always)]
+pub fn copy_str(ev: &mut ExecEvent, data: *mut u8, off: usize, src: u64, mem: Mem) -> (usize, bool) {
+    if src == 0 {
+        return (0, false);
+    }
+    // SAFETY: the masked offset plus PATH_CAP stays inside the scratch data.
+    let dst = unsafe { data.add(off & DATA_OFF_MASK) }.cast();
+    // SAFETY: the helpers check the source address.
+    let n = unsafe {
+        match mem {
+            Mem::Kernel => bpf_probe_read_kernel_str(dst, PATH_CAP as u32, src as *const _),
+            Mem::User => bpf_probe_read_user_str(dst, PATH_CAP as u32, src as *const _),
+        }
+    };
+    if n <= 0 {
+        read_error(ev);
+        return (0, false);
+    }
+    let n = n as usize;
+    (n - 1, n == PATH_CAP)
+}
+
+/// Notes a failed read in the record and in the counters.
+#[inline(always)]
+pub fn read_error(ev: &mut ExecEvent) {
+    ev.header.flags |= FLAG_READ_ERROR;
+    bump(counter::READ_ERRORS);
+}
+
+/// Sends the record (fixed part plus `data_len` bytes of data) to user space. A full
+/// ring buffer is counted, never silent, and never changes any decision.
+#[inline(always)]
+pub fn submit(s: &mut ExecScratch, data_len: usize) {
+    // SAFETY: plain helper call.
+    s.event.header.ts_ns = unsafe { bpf_ktime_get_ns() };
+    let len = (size_of::<ExecEvent>() + data_len) & RECORD_MASK;
+    // SAFETY: `len` is within the scratch record, which is plain bytes.
+    let bytes = unsafe { core::slice::from_raw_parts((&raw const *s).cast::<u8>(), len) };
+    let flags = if EVENTS.query(BPF_RB_AVAIL_DATA) > WAKE_WATERMARK {
+        BPF_RB_FORCE_WAKEUP
+    } else {
+        BPF_RB_NO_WAKEUP
+    };
+    match EVENTS.output::<[u8]>(bytes, flags) {
+        Ok(()) => bump(counter::EMITTED),
+        Err(_) => bump(counter::RINGBUF_DROPPED),
+    }
+}

@@ -1,0 +1,92 @@
+//! `sched_process_exec`: a completed exec, reported before the new image's first
+//! instruction with the kernel's own copy of argv (exactly what the program will see).
+
+use aya_ebpf::{
+    helpers::generated::bpf_probe_read_user, macros::raw_tracepoint,
+    programs::RawTracePointContext,
+};
+use guard_common::event::{
+    ARGV_CAP, DATA_OFF_MASK, ExecEvent, FLAG_ARGV_TRUNCATED, FLAG_EXE_TRUNCATED,
+    FLAG_FILENAME_TRUNCATED,
+};
+
+use crate::{
+    config::{kread, off},
+    emit::{Mem, begin, copy_str, read_error, submit},
+    maps::{STASH, scratch},
+    path::write_file_path,
+    task::fill_identity,
+};
+
+/// `TP_PROTO(struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)`.
+#[raw_tracepoint(tracepoint = "sched_process_exec")]
+pub fn sched_process_exec(ctx: RawTracePointContext) -> i32 {
+    let _ = try_sched_process_exec(&ctx);
+    0
+}
+
+fn try_sched_process_exec(ctx: &RawTracePointContext) -> Option<()> {
+    let task: u64 = ctx.arg(0);
+    let old_tid = ctx.arg::<u64>(1) as u32;
+    let bprm: u64 = ctx.arg(2);
+    // SAFETY: the value is copied out before the entry is removed.
+    let stash_flags = unsafe { STASH.get(&old_tid) }.map_or(0, |s| s.flags);
+    let _ = STASH.remove(&old_tid);
+    let s = scratch()?;
+    begin(s, stash_flags);
+    fill_identity(&mut s.event, task);
+    s.event.tid = old_tid;
+    let data = s.data.as_mut_ptr();
+    let mut pos = strings(&mut s.event, data, bprm);
+    pos += argv(&mut s.event, data, pos, task, bprm);
+    submit(s, pos);
+    Some(())
+}
+
+/// filename, interp and the executable's path; returns the bytes written.
+#[inline(always)]
+fn strings(ev: &mut ExecEvent, data: *mut u8, bprm: u64) -> usize {
+    let filename: u64 = kread(bprm, off!(bprm_filename)).unwrap_or(0);
+    let (n, cut) = copy_str(ev, data, 0, filename, Mem::Kernel);
+    ev.filename_len = n as u32;
+    let interp: u64 = kread(bprm, off!(bprm_interp)).unwrap_or(0);
+    let (m, cut2) = copy_str(ev, data, n, interp, Mem::Kernel);
+    ev.interp_len = m as u32;
+    if cut || cut2 {
+        ev.header.flags |= FLAG_FILENAME_TRUNCATED;
+    }
+    let file: u64 = kread(bprm, off!(bprm_file)).unwrap_or(0);
+    let (e, whole) = write_file_path(data, n + m, file);
+    ev.exe_len = e as u32;
+    if !whole {
+        ev.header.flags |= FLAG_EXE_TRUNCATED;
+    }
+    n + m + e
+}
+
+/// The new image's argv (`mm->arg_start..arg_end`); returns the bytes copied.
+#[inline(always)]
+fn argv(ev: &mut ExecEvent, data: *mut u8, pos: usize, task: u64, bprm: u64) -> usize {
+    ev.argc = kread::<i32>(bprm, off!(bprm_argc)).unwrap_or(0) as u32;
+    let mm: u64 = kread(task, off!(task_mm)).unwrap_or(0);
+    let start: u64 = kread(mm, off!(mm_arg_start)).unwrap_or(0);
+    let end: u64 = kread(mm, off!(mm_arg_end)).unwrap_or(0);
+    let size = end.saturating_sub(start) as usize;
+    ev.args_size = size as u32;
+    let mut len = size;
+    if len > ARGV_CAP {
+        len = ARGV_CAP;
+        ev.header.flags |= FLAG_ARGV_TRUNCATED;
+    }
+    let len = len & 0xffff;
+    // SAFETY: masked offset plus a length below 64 KiB stays inside the scratch data.
+    let ret = unsafe {
+        bpf_probe_read_user(data.add(pos & DATA_OFF_MASK).cast(), len as u32, start as *const _)
+    };
+    if ret != 0 {
+        read_error(ev);
+        return 0;
+    }
+    ev.argv_len = len as u32;
+    len
+}

@@ -1,0 +1,1 @@
+//! Helpers for the integration tests: start the agent, collect its events.
