@@ -11,6 +11,7 @@
 //! [`check`] implements the `guard-agent check` CLI contract over `Read`/`Write`.
 
 pub mod check;
+pub mod eval;
 mod context;
 mod engine;
 mod fallback;
