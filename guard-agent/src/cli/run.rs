@@ -44,6 +44,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn run_async(args: &RunArgs) -> anyhow::Result<ExitCode> {
+    // Handlers first: a signal that arrives while loading must still stop us cleanly.
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let _lock = single_instance_lock()?;
     let stale = loader::remove_pins()?;
     if !stale.is_empty() {
         tracing::warn!(?stale, "removed pins left by an earlier agent");
@@ -60,8 +64,6 @@ async fn run_async(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let decode_errors = Arc::new(AtomicU64::new(0));
     let reader = spawn_reader(ring, stop.clone(), decode_errors.clone());
 
-    let mut sigint = signal(SignalKind::interrupt())?;
-    let mut sigterm = signal(SignalKind::terminate())?;
     let mut tick = tokio::time::interval(Duration::from_secs(args.report_interval.max(1)));
     let mut last_dropped = 0;
     loop {
@@ -147,4 +149,24 @@ pub fn hostname() -> String {
     }
     let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
     String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+/// Where the running agent holds its lock.
+const LOCK_PATH: &str = "/run/guard-agent.lock";
+
+/// Holds an exclusive lock for the agent's lifetime: a second agent would fight the
+/// first over the pins under /sys/fs/bpf/guard, so it refuses to start instead.
+fn single_instance_lock() -> anyhow::Result<std::fs::File> {
+    use std::os::fd::AsRawFd as _;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(LOCK_PATH)
+        .with_context(|| format!("opening {LOCK_PATH}"))?;
+    // SAFETY: flock on an fd we own.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        anyhow::bail!("another guard-agent is running (it holds {LOCK_PATH})");
+    }
+    Ok(file)
 }

@@ -1,1 +1,205 @@
-//! Helpers for the integration tests: start the agent, collect its events.
+//! Helpers for the integration tests: run the real agent against the running kernel and
+//! collect the events it prints.
+//!
+//! Every test scopes what it looks at to execs it made itself: each carries a unique
+//! token in argv, and tests assert on the events that contain it.
+
+use std::{
+    io::{BufRead as _, BufReader},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+use base64::Engine as _;
+use serde_json::Value;
+
+/// The agent binary: `GUARD_AGENT_BIN`, else the workspace's release build.
+pub fn agent_bin() -> PathBuf {
+    std::env::var_os("GUARD_AGENT_BIN").map_or_else(
+        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/release/guard-agent")),
+        PathBuf::from,
+    )
+}
+
+/// Fails clearly when the tests cannot load programs.
+pub fn require_root() {
+    // SAFETY: plain syscall.
+    assert_eq!(unsafe { libc::geteuid() }, 0, "integration tests load eBPF programs: run them as root");
+}
+
+/// A running `guard-agent run`, with its stdout collected line by line.
+pub struct Agent {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+    stdout: Option<JoinHandle<()>>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Agent {
+    /// Starts the agent and waits until it reports that capture is attached.
+    pub fn start(extra_args: &[&str]) -> anyhow::Result<Self> {
+        let mut child = Command::new(agent_bin())
+            .arg("run")
+            .args(extra_args)
+            .env("GUARD_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("spawning {}", agent_bin().display()))?;
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let out = BufReader::new(child.stdout.take().context("stdout")?);
+        let sink = lines.clone();
+        let stdout = std::thread::spawn(move || {
+            for line in out.lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let err = BufReader::new(child.stderr.take().context("stderr")?);
+        let log = stderr.clone();
+        std::thread::spawn(move || {
+            for line in err.lines().map_while(Result::ok) {
+                if line.contains("capture attached") {
+                    let _ = ready_tx.send(());
+                }
+                log.lock().unwrap().push_str(&line);
+                log.lock().unwrap().push('\n');
+            }
+        });
+        let mut agent = Self { child, lines, stdout: Some(stdout), stderr };
+        if ready_rx.recv_timeout(Duration::from_secs(60)).is_err() {
+            let _ = agent.child.kill();
+            bail!("agent did not attach: {}", agent.stderr.lock().unwrap());
+        }
+        Ok(agent)
+    }
+
+    /// The agent's own `status --json` while it runs.
+    pub fn status(&self) -> anyhow::Result<Value> {
+        let out = Command::new(agent_bin()).args(["status", "--json"]).output()?;
+        if !out.status.success() {
+            bail!("status failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        parse_line(std::str::from_utf8(&out.stdout)?.trim())
+    }
+
+    /// Stops the agent with SIGINT (it drains the ring buffer first) and returns every
+    /// event it printed.
+    pub fn stop(mut self) -> anyhow::Result<Events> {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = self.child.try_wait()? {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                bail!("agent did not stop on SIGINT");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        if let Some(h) = self.stdout.take() {
+            let _ = h.join();
+        }
+        let log = self.stderr.lock().unwrap().clone();
+        if !status.success() {
+            bail!("agent exited with {status}: {log}");
+        }
+        let lines = std::mem::take(&mut *self.lines.lock().unwrap());
+        let events = lines.iter().map(|l| parse_line(l)).collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(Events { events, log })
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What the agent printed.
+pub struct Events {
+    pub events: Vec<Value>,
+    /// The agent's log (stderr).
+    pub log: String,
+}
+
+impl Events {
+    /// Events whose argv contains `token` as a whole argument.
+    pub fn with_token(&self, token: &str) -> Vec<&Value> {
+        self.events
+            .iter()
+            .filter(|e| e["argv"].as_array().is_some_and(|a| a.iter().any(|x| x.as_str() == Some(token))))
+            .collect()
+    }
+
+    /// The single event carrying `token`; fails when there are none or several.
+    pub fn one(&self, token: &str) -> anyhow::Result<&Value> {
+        match self.with_token(token).as_slice() {
+            [one] => Ok(one),
+            many => bail!("expected exactly one event with {token}, found {}: {many:?}", many.len()),
+        }
+    }
+}
+
+/// Parses one event line. Lone-surrogate escapes (`\udcXX`, the agent's lossless form
+/// of bytes that are not UTF-8) are mapped to private-use U+F7XX first, because
+/// serde_json rejects lone surrogates; [`bytes_of`] maps them back.
+pub fn parse_line(line: &str) -> anyhow::Result<Value> {
+    let fixed = line.replace("\\udc", "\\uf7");
+    serde_json::from_str(&fixed).with_context(|| format!("bad event line: {line}"))
+}
+
+/// The exact bytes of a string field parsed by [`parse_line`].
+pub fn bytes_of(v: &Value) -> Vec<u8> {
+    let s = v.as_str().unwrap_or_default();
+    let mut out = Vec::with_capacity(s.len());
+    for c in s.chars() {
+        let cp = c as u32;
+        if (0xf780..=0xf7ff).contains(&cp) {
+            out.push((cp - 0xf700) as u8);
+        } else {
+            let mut buf = [0; 4];
+            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+        }
+    }
+    out
+}
+
+/// argv of an event as exact bytes, cross-checked against `argv_base64` when present.
+pub fn argv_of(event: &Value) -> Vec<Vec<u8>> {
+    let argv: Vec<Vec<u8>> = event["argv"].as_array().map(|a| a.iter().map(bytes_of).collect()).unwrap_or_default();
+    if let Some(b64) = event["argv_base64"].as_array() {
+        let exact: Vec<Vec<u8>> = b64
+            .iter()
+            .map(|s| base64::engine::general_purpose::STANDARD.decode(s.as_str().unwrap_or_default()).unwrap())
+            .collect();
+        assert_eq!(argv, exact, "argv and argv_base64 disagree in {event}");
+    }
+    argv
+}
+
+/// A token unique to this process and call, to find a test's own execs.
+pub fn token(tag: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!("guard-test-{}-{tag}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// The comm of the calling thread (what the kernel reports as a child's parent comm).
+pub fn thread_comm() -> String {
+    std::fs::read_to_string("/proc/thread-self/comm").unwrap_or_default().trim().to_owned()
+}
+
+/// Real path of a program as the kernel resolves it (symlinks followed).
+pub fn real_path(p: &str) -> String {
+    std::fs::canonicalize(p).map(|p| p.display().to_string()).unwrap_or_default()
+}
