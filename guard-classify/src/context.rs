@@ -23,6 +23,8 @@ pub struct Context {
     /// Hosts (or URL prefixes, globs ok) where sending data is expected: `*.corp.example`,
     /// `s3://artifacts-bucket/*`.
     pub trusted_destinations: Vec<String>,
+    /// Known paste, file-drop and webhook services: any upload to them is exfiltration.
+    pub exfil_destinations: Vec<String>,
     /// Services whose stop/disable is `service_disruption` (audit/security ones are
     /// `audit_tamper` regardless).
     pub critical_services: Vec<String>,
@@ -47,7 +49,7 @@ impl Context {
                 "/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/opt",
                 "/proc", "/root", "/sbin", "/srv", "/sys", "/usr", "/usr/*", "/var", "/var/lib",
                 "/var/log", "/var/www", "/var/backups", "/var/spool", "/var/mail", "/mnt", "/media",
-                "/data", "/home/*", "/etc/*", "~", "~/*",
+                "/data", "/home/*", "/etc/*", "~",
             ]),
             data_dirs: strings(&[
                 "/var/lib/postgresql", "/var/lib/pgsql", "/var/lib/mysql", "/var/lib/mariadb",
@@ -79,12 +81,20 @@ impl Context {
                 "/var/log", "/var/log/**", "/var/account/**", "/var/audit/**", "/var/run/utmp",
                 "/run/utmp", "/var/log/wtmp", "/var/log/btmp", "/var/log/lastlog",
                 "/var/log/audit/**", "/var/log/journal/**", "/run/log/journal/**", "/etc/audit/**",
-                "/etc/rsyslog.conf", "/etc/rsyslog.d/**", "/etc/syslog-ng/**", "~/.bash_history",
+                "/etc/rsyslog.conf", "/etc/rsyslog.d/**", "/etc/syslog-ng/**", "/etc/systemd/journald.conf",
+                "/etc/systemd/journald.conf.d/**", "~/.bash_history",
                 "~/.zsh_history", "~/.history", "~/.sh_history", "~/.ash_history",
                 "~/.mysql_history", "~/.psql_history", "~/.python_history", "~/.lesshst",
                 "~/.viminfo", "~/.local/share/fish/fish_history",
             ]),
             trusted_destinations: strings(&["localhost", "127.0.0.1", "::1", "*.localhost"]),
+            exfil_destinations: strings(&[
+                "file.io", "transfer.sh", "paste.rs", "pastebin.com", "0x0.st", "termbin.com",
+                "hooks.slack.com", "discord.com", "discordapp.com", "webhook.site", "*.ngrok.io",
+                "*.ngrok-free.app", "requestbin.net", "*.requestcatcher.com", "gofile.io", "temp.sh",
+                "bashupload.com", "oshi.at", "api.telegram.org", "pipedream.net", "*.m.pipedream.net",
+                "ix.io", "sprunge.us", "dpaste.com", "hastebin.com",
+            ]),
             critical_services: strings(&[
                 "sshd", "ssh", "systemd-journald", "rsyslog", "syslog-ng", "postgresql*", "mysql*",
                 "mariadb*", "mongod*", "redis*", "docker", "containerd", "kubelet", "etcd",
@@ -105,6 +115,7 @@ impl Context {
             sensitive_files: Vec::new(),
             log_paths: Vec::new(),
             trusted_destinations: Vec::new(),
+            exfil_destinations: Vec::new(),
             critical_services: Vec::new(),
         }
     }
@@ -159,6 +170,13 @@ impl Context {
             glob_match(t, &host) || glob_match(t, dest) || dest.starts_with(t.trim_end_matches('*'))
                 && t.contains("://")
         })
+    }
+
+    /// The destination is a known paste/file-drop/webhook service.
+    #[must_use]
+    pub fn is_exfil_destination(&self, dest: &str) -> bool {
+        let host = crate::tools::net::host_of(dest);
+        self.exfil_destinations.iter().any(|t| glob_match(t, &host))
     }
 
     /// The service unit name is critical.

@@ -116,6 +116,25 @@ impl<'c> Engine<'c> {
             let rest = &argv[i + 1..];
             match unwrap_wrapper(&name, rest) {
                 Unwrap::Skip(n) => i += 1 + n,
+                Unwrap::Xargs(n) => {
+                    // xargs CMD ARGS...: the items on stdin become more arguments.
+                    let mut inner: Vec<String> = argv[(i + 1 + n).min(argv.len())..].to_vec();
+                    if inner.is_empty() {
+                        inner.push("echo".to_owned());
+                    }
+                    let items: Vec<String> = stdin.text.as_deref().map(|t| t.split_whitespace().take(256).map(str::to_owned).collect()).unwrap_or_default();
+                    let replace = argv[i + 1..(i + 1 + n).min(argv.len())].windows(2).find(|w| w[0] == "-I").map(|w| w[1].clone())
+                        .or_else(|| argv[i + 1..(i + 1 + n).min(argv.len())].iter().any(|x| x == "-i").then(|| "{}".to_owned()));
+                    if let Some(r) = replace {
+                        for item in items.iter().take(16) {
+                            let sub: Vec<String> = inner.iter().map(|x| x.replace(&r, item)).collect();
+                            self.run_argv(&sub, st, &Stdin::default());
+                        }
+                        return Stdout::default();
+                    }
+                    inner.extend(items);
+                    return self.run_argv(&inner, st, &Stdin::default());
+                }
                 Unwrap::Script(script) => {
                     let mut inner = st.clone();
                     self.nested_script(&script, &mut inner);
@@ -186,6 +205,8 @@ pub(crate) fn tool_name(word: &str) -> String {
 enum Unwrap {
     /// A wrapper: skip it and this many of its own arguments.
     Skip(usize),
+    /// `xargs` and this many of its own arguments.
+    Xargs(usize),
     /// A shell given a script string.
     Script(String),
     /// A shell reading its script from stdin.
@@ -284,6 +305,10 @@ fn unwrap_wrapper(name: &str, rest: &[String]) -> Unwrap {
         }
         "watch" => Unwrap::Skip(skip_opts(rest, &["n", "d"], &["interval"])),
         "busybox" | "toybox" => Unwrap::Skip(skip_opts(rest, &[], &[])),
+        "xargs" => Unwrap::Xargs(skip_opts(rest, &["n", "I", "P", "d", "L", "s", "a", "E", "e"], &[
+            "max-args", "replace", "max-procs", "delimiter", "max-lines", "max-chars", "arg-file",
+            "eof",
+        ])),
         "su" => su_script(rest).map_or(Unwrap::NotWrapper, Unwrap::Script),
         "eval" => Unwrap::Script(rest.join(" ")),
         n if SHELLS.contains(&n) => shell_script(rest),

@@ -291,7 +291,7 @@ fn run_simple(eng: &mut Engine<'_>, sc: &SimpleCommand, st: &mut ShellState, std
     }
     for item in sc.suffix.iter().flat_map(|s| s.0.iter()) {
         match item {
-            CommandPrefixOrSuffixItem::Word(w) => argv.push(expand(eng, &w.value, st)),
+            CommandPrefixOrSuffixItem::Word(w) => argv.extend(crate::words::expand_words(eng, &w.value, st)),
             CommandPrefixOrSuffixItem::AssignmentWord(_, w) => argv.push(expand(eng, &w.value, st)),
             CommandPrefixOrSuffixItem::IoRedirect(r) => apply_redirect(eng, r, st, &mut input, &mut targets),
             CommandPrefixOrSuffixItem::ProcessSubstitution(_, sub) => {

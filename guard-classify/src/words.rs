@@ -8,6 +8,9 @@ use brush_parser::word::{Parameter, ParameterExpr, WordPiece, WordPieceWithSourc
 
 use crate::engine::{Engine, ShellState};
 
+/// Prefix of the placeholder for `$(pgrep NAME)` / `$(pidof NAME)`.
+pub(crate) const PID_OF: &str = "%pid-of:";
+
 /// Expands one shell word (raw source text) to the string the command would most likely see.
 pub(crate) fn expand(eng: &mut Engine<'_>, raw: &str, st: &mut ShellState) -> String {
     if !raw.contains(['\'', '"', '\\', '$', '`', '~']) {
@@ -21,6 +24,73 @@ pub(crate) fn expand(eng: &mut Engine<'_>, raw: &str, st: &mut ShellState) -> St
             out
         }
         Err(_) => strip_quotes(raw),
+    }
+}
+
+/// Expands one shell word into the words brace expansion makes of it (`/{etc,usr}` →
+/// `/etc /usr`). Words with quotes or `${` are expanded as one word.
+pub(crate) fn expand_words(eng: &mut Engine<'_>, raw: &str, st: &mut ShellState) -> Vec<String> {
+    let one = expand(eng, raw, st);
+    if raw.contains(['\'', '"', '\\']) || raw.contains("${") || !raw.contains('{') || !(raw.contains(',') || raw.contains("..")) {
+        return vec![one];
+    }
+    let mut out = Vec::new();
+    braces(&one, &mut out, 0);
+    if out.is_empty() { vec![one] } else { out }
+}
+
+/// Expands the first `{a,b}` group, recursively; bounded to 64 results and depth 4.
+fn braces(s: &str, out: &mut Vec<String>, depth: usize) {
+    if out.len() >= 64 {
+        return;
+    }
+    let Some(open) = s.find('{') else {
+        out.push(s.to_owned());
+        return;
+    };
+    let mut level = 0;
+    let mut close = None;
+    for (i, c) in s[open..].char_indices() {
+        match c {
+            '{' => level += 1,
+            '}' => {
+                level -= 1;
+                if level == 0 {
+                    close = Some(open + i);
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    let Some(close) = close else {
+        out.push(s.to_owned());
+        return;
+    };
+    let inner = &s[open + 1..close];
+    let (pre, post) = (&s[..open], &s[close + 1..]);
+    let mut alts: Vec<String> = Vec::new();
+    let mut level = 0;
+    let mut cur = String::new();
+    for c in inner.chars() {
+        match c {
+            '{' => level += 1,
+            '}' => level -= 1,
+            ',' if level == 0 => {
+                alts.push(std::mem::take(&mut cur));
+                continue;
+            }
+            _ => {}
+        }
+        cur.push(c);
+    }
+    alts.push(cur);
+    if alts.len() < 2 || depth > 4 {
+        out.push(s.to_owned());
+        return;
+    }
+    for a in alts {
+        braces(&format!("{pre}{a}{post}"), out, depth + 1);
     }
 }
 
@@ -67,7 +137,10 @@ fn piece_to_string(eng: &mut Engine<'_>, piece: &WordPiece, st: &mut ShellState,
             }
             let mut inner = st.clone();
             eng.nested_script(script, &mut inner);
-            if let Some(v) = simple_echo(script) {
+            if let Some(name) = script.strip_prefix("pgrep ").or_else(|| script.strip_prefix("pidof ")).filter(|n| !n.contains(' ')) {
+                out.push_str(PID_OF);
+                out.push_str(name);
+            } else if let Some(v) = simple_echo(script) {
                 out.push_str(&v);
             } else if let Some(p) = reads_sensitive(eng, script, st) {
                 out.push_str(crate::tools::net::SENSITIVE_MARK);
@@ -190,5 +263,9 @@ mod tests {
         assert_eq!(ex("$'\\x2f'"), "/");
         assert_eq!(ex("\\/e\\tc"), "/etc");
         assert_eq!(ex("$(echo /)"), "/");
+        let ctx = Context::builtin();
+        let mut eng = Engine::new(&ctx);
+        let words = expand_words(&mut eng, "/{etc,usr/{lib,bin}}", &mut ShellState::default());
+        assert_eq!(words, ["/etc", "/usr/lib", "/usr/bin"]);
     }
 }

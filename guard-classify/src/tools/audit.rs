@@ -8,7 +8,7 @@ use crate::intent::IntentClass::AuditTamper;
 const TOOLS: &[&str] = &[
     "history", "journalctl", "auditctl", "setenforce", "aa-teardown", "aa-disable", "aa-complain",
     "apparmor_parser", "unset", "set", "sed", "lastlog", "utmpdump",
-    "chattr", "touch",
+    "chattr", "touch", "mdatp", "sysctl",
 ];
 
 pub(crate) fn handles(n: &str) -> bool {
@@ -102,6 +102,16 @@ pub(crate) fn check(eng: &mut Engine<'_>, cmd: &Cmd<'_>) {
                 if a.iter().any(|x| x.starts_with("-a") || x.starts_with("-i")) && eng.ctx.is_log(&p) {
                     tamper(eng, format!("chattr removes append-only/immutable protection from {p}"));
                 }
+            }
+        }
+        "mdatp" => {
+            if a.iter().any(|x| x == "disabled") || w.iter().any(|x| x == "uninstall") {
+                tamper(eng, "mdatp disables Defender protection".to_owned());
+            }
+        }
+        "sysctl" => {
+            if a.iter().any(|x| x.replace('/', ".") == "kernel.randomize_va_space=0") {
+                tamper(eng, "sysctl disables ASLR".to_owned());
             }
         }
         "touch" => {

@@ -18,16 +18,21 @@ pub(crate) fn handles(n: &str) -> bool {
 /// Whole disks, partitions and volume devices (not /dev/null, /dev/zero, ttys...).
 pub(crate) fn is_block_device(p: &str) -> bool {
     let Some(d) = p.strip_prefix("/dev/") else { return false };
-    ["sd", "hd", "vd", "xvd", "nvme", "mmcblk", "md", "dm-", "mapper/", "disk/", "loop", "nbd", "rbd", "zd", "sr", "fd0", "mem", "kmem", "port"]
+    ["sd", "hd", "vd", "xvd", "nvme", "mmcblk", "md", "dm-", "mapper/", "disk/", "loop", "nbd", "rbd", "zd", "mem", "kmem", "port"]
         .iter()
         .any(|pre| d.starts_with(pre))
-        || d.split('/').count() == 2 && !d.starts_with("pts/") && !d.starts_with("fd/") && !d.starts_with("shm/") && !d.starts_with("tcp/") && !d.starts_with("udp/")
+        || d.split('/').count() == 2 && !d.starts_with("pts/") && !d.starts_with("pty/") && !d.starts_with("fd/") && !d.starts_with("shm/") && !d.starts_with("tcp/") && !d.starts_with("udp/")
 }
 
 pub(crate) fn check(eng: &mut Engine<'_>, cmd: &Cmd<'_>) {
     let n = cmd.name.as_str();
     let args = &cmd.args;
-    let devices: Vec<String> = operands(args, &["-t", "-L", "-b", "-c", "-i", "-o", "-n", "-O", "-E", "-U", "-l", "-N", "-m", "-F"])
+    if n == "dd" {
+        if let Some(p) = args.iter().filter_map(|a| a.strip_prefix("of=")).map(|t| cmd.path(t)).find(|p| eng.ctx.is_log(p)) {
+            eng.flag(crate::IntentClass::AuditTamper, format!("dd overwrites log {p}"), &cmd.evidence);
+        }
+    }
+    let devices: Vec<String> = operands(args, &["-t", "-L", "-b", "-c", "-i", "-o", "-n", "-O", "-E", "-U", "-l", "-N", "-m"])
         .into_iter()
         .map(|a| cmd.path(a))
         .filter(|p| is_block_device(p))
@@ -58,7 +63,8 @@ pub(crate) fn check(eng: &mut Engine<'_>, cmd: &Cmd<'_>) {
             Some(format!("{n} destroys LVM volumes"))
         }
         "zpool" => matches!(sub, "destroy" | "labelclear").then(|| format!("zpool {sub}")),
-        "zfs" => matches!(sub, "destroy").then(|| "zfs destroy removes datasets/snapshots".to_owned()),
+        "zfs" => (sub == "destroy" && (has_flag(args, 'r', &[]) || has_flag(args, 'R', &[]) || !w.iter().skip(1).any(|d| d.contains('@'))))
+            .then(|| "zfs destroy removes datasets".to_owned()),
         "btrfs" => (w.len() >= 2 && w[0] == "subvolume" && w[1] == "delete").then(|| "btrfs subvolume delete".to_owned()),
         "mdadm" => has_flag(args, '\0', &["zero-superblock"]).then(|| "mdadm --zero-superblock".to_owned()),
         "cryptsetup" => matches!(sub, "luksformat" | "erase" | "lukserase" | "luksremovekey" | "luksKillSlot")

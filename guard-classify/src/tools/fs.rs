@@ -82,7 +82,10 @@ pub(crate) fn deletion(eng: &mut Engine<'_>, cmd: &Cmd<'_>, p: &str, recursive: 
     }
     if (recursive || has_glob(p)) && eng.ctx.deletes_protected(p) {
         eng.flag(BulkDelete, format!("recursive delete of protected path {p}"), &cmd.evidence);
-    } else if eng.ctx.touches_data_dir(p) && (recursive || has_glob(p) || !crate::path::is_ancestor_or_self(p, "/var/lib")) {
+    } else if eng.ctx.touches_data_dir(p)
+        && (recursive || has_glob(p) || !crate::path::is_ancestor_or_self(p, "/var/lib"))
+        && ![".lock", ".pid", ".sock", ".tmp"].iter().any(|x| p.ends_with(x))
+    {
         eng.flag(BulkDelete, format!("deletes data directory contents ({p})"), &cmd.evidence);
     }
 }
@@ -98,7 +101,7 @@ pub(crate) fn overwrite(eng: &mut Engine<'_>, cmd: &Cmd<'_>, p: &str, how: &str)
 
 /// Tests that narrow what `find` matches (without them, it matches everything).
 const NARROWING: &[&str] = &[
-    "-name", "-iname", "-path", "-ipath", "-wholename", "-regex", "-iregex", "-mtime", "-mmin",
+    "-nouser", "-nogroup", "-used", "-anewer", "-cnewer", "-name", "-iname", "-path", "-ipath", "-wholename", "-regex", "-iregex", "-mtime", "-mmin",
     "-atime", "-amin", "-ctime", "-cmin", "-newer", "-size", "-user", "-uid", "-group", "-empty",
     "-links", "-inum", "-samefile", "-perm", "-lname", "-newermt",
 ];
@@ -122,10 +125,16 @@ fn find(eng: &mut Engine<'_>, cmd: &Cmd<'_>, st: &mut ShellState) {
     let logish = !name_pat.is_empty() && name_pat.iter().all(|p| p.contains("log") || p.contains("hist"));
     let deletes = expr.iter().any(|a| a == "-delete");
     for root in &roots {
-        let target = if narrowed { format!("{root}/__match__") } else { format!("{root}/*") };
+        // A narrowed match is some file below root: a relative placeholder that no
+        // protected-path rule can match. Unnarrowed, it is everything below root.
+        let target = if narrowed { "__find_match__".to_owned() } else { format!("{root}/*") };
+        let log_root = eng.ctx.is_log(root) || root == "/" || root == "~";
         if deletes {
-            if logish && (eng.ctx.is_log(root) || root == "/" || root == "~") {
+            if logish && log_root {
                 eng.flag(AuditTamper, format!("find -delete of logs under {root}"), &cmd.evidence);
+            }
+            if narrowed && eng.ctx.touches_data_dir(root) && root != "/" && !crate::path::is_ancestor_or_self(root, "/var/lib") {
+                eng.flag(BulkDelete, format!("find -delete inside data directory {root}"), &cmd.evidence);
             }
             deletion(eng, cmd, &target, true);
         }
@@ -135,7 +144,7 @@ fn find(eng: &mut Engine<'_>, cmd: &Cmd<'_>, st: &mut ShellState) {
             if matches!(expr[i].as_str(), "-exec" | "-execdir" | "-ok" | "-okdir") {
                 let end = expr[i + 1..].iter().position(|a| a == ";" || a == "+").map_or(expr.len(), |e| i + 1 + e);
                 let sub: Vec<String> = expr[i + 1..end].iter().map(|a| a.replace("{}", &target)).collect();
-                if logish && sub.first().is_some_and(|c| matches!(crate::engine::tool_name(c).as_str(), "rm" | "shred" | "truncate")) {
+                if logish && log_root && sub.first().is_some_and(|c| matches!(crate::engine::tool_name(c).as_str(), "rm" | "shred" | "truncate")) {
                     eng.flag(AuditTamper, format!("find -exec deleting logs under {root}"), &cmd.evidence);
                 }
                 eng.run_argv(&sub, st, &Stdin::default());

@@ -33,6 +33,24 @@ pub(crate) fn dispatch(eng: &mut Engine<'_>, cmd: &Cmd<'_>, st: &mut ShellState)
     if net::handles(n) {
         net::check(eng, cmd);
     }
+    if n == "ssh" {
+        if let Some(remote) = net::ssh_remote_command(&cmd.args) {
+            let mut inner = ShellState::default();
+            eng.nested_script(&remote, &mut inner);
+        }
+    }
+    if n == "tee" {
+        let kind = if has_flag(&cmd.args, 'a', &["append"]) {
+            brush_parser::ast::IoFileRedirectKind::Append
+        } else {
+            brush_parser::ast::IoFileRedirectKind::Write
+        };
+        let passed = Stdout { text: cmd.stdin.text.clone(), sensitive: cmd.stdin.sensitive.clone() };
+        for t in operands(&cmd.args, &[]) {
+            redirect::on_write(eng, &kind, &cmd.path(t), &passed, &cmd.evidence);
+        }
+        return passed;
+    }
     stdout_of(eng, cmd)
 }
 

@@ -129,6 +129,12 @@ pub(crate) fn check(eng: &mut Engine<'_>, cmd: &Cmd<'_>) {
     if eng.ctx.is_trusted(&dest) {
         return;
     }
+    let uploads = !sources.is_empty()
+        || (matches!(n, "curl" | "wget" | "curlie" | "http" | "xh") && a.iter().any(|x| x.starts_with("-d") || x.starts_with("--data") || x.starts_with("-F") || x.starts_with("--form") || x.starts_with("--post") || x.starts_with("--json") || x.starts_with("-T")));
+    if uploads && eng.ctx.is_exfil_destination(&dest) {
+        eng.flag(DataExfiltration, format!("{n} uploads data to paste/file-drop/webhook service {}", host_of(&dest)), &cmd.evidence);
+        return;
+    }
     if let Some(mark) = a.iter().find(|x| x.contains(SENSITIVE_MARK)) {
         eng.flag(DataExfiltration, format!("{n} sends output of a command reading sensitive data to {dest}"), format!("{} [{}]", cmd.evidence, mark.len()));
         return;
@@ -146,6 +152,20 @@ pub(crate) fn check(eng: &mut Engine<'_>, cmd: &Cmd<'_>) {
             return;
         }
     }
+}
+
+/// The command an `ssh [opts] host cmd...` runs remotely, if any.
+pub(crate) fn ssh_remote_command(a: &[String]) -> Option<String> {
+    const WITH_VALUE: &[&str] = &["-p", "-i", "-l", "-o", "-F", "-J", "-L", "-R", "-D", "-b", "-c", "-E", "-e", "-m", "-O", "-Q", "-S", "-W", "-w", "-B", "-I"];
+    let mut i = 0;
+    while i < a.len() && a[i].starts_with('-') {
+        if WITH_VALUE.contains(&a[i].as_str()) {
+            i += 1;
+        }
+        i += 1;
+    }
+    let rest = a.get(i + 1..)?;
+    (!rest.is_empty()).then(|| rest.join(" "))
 }
 
 fn is_remote(s: &str) -> bool {

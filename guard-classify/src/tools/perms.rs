@@ -6,7 +6,10 @@ use crate::engine::{Cmd, Engine};
 use crate::intent::IntentClass::PermissionChange;
 
 /// Protected, but routinely re-owned application trees.
-const APP_TREES: &[&str] = &["/var/www", "/srv", "/opt", "/data", "/mnt", "/media", "/var/backups", "/var/spool", "/var/mail"];
+const APP_TREES: &[&str] = &["/var/www", "/srv", "/opt", "/data", "/mnt", "/media", "/var/backups", "/var/spool", "/var/mail", "/usr/local"];
+
+/// Trees where a world-writable file or directory lets anyone replace system code or config.
+const SYSTEM_TREES: &[&str] = &["/etc", "/usr", "/bin", "/sbin", "/lib", "/lib64", "/boot", "/root", "/var/lib"];
 
 /// Binaries that give a shell or arbitrary file access when setuid.
 const SHELLISH: &[&str] = &[
@@ -46,7 +49,10 @@ pub(crate) fn check(eng: &mut Engine<'_>, cmd: &Cmd<'_>) {
         let base = p.rsplit('/').next().unwrap_or(&p);
         let system = crate::path::is_anchored(&p)
             && eng.ctx.deletes_protected(&p)
-            && !APP_TREES.iter().any(|app| crate::path::is_ancestor_or_self(app, &p));
+            && !APP_TREES.iter().any(|app| crate::path::is_ancestor_or_self(app, &p))
+            && !(p.starts_with("/home/") && p.matches('/').count() >= 2)
+            && (p.starts_with('/') || p == "~");
+        let in_system_tree = SYSTEM_TREES.iter().any(|t| crate::path::is_ancestor_or_self(t, &p)) || p == "/";
         if recursive && system {
             eng.flag(PermissionChange, format!("recursive {n} of system path {p}"), &cmd.evidence);
         } else if setuid && (SHELLISH.contains(&base) || p.starts_with("/tmp/") || p.starts_with("/dev/shm/") || p.starts_with("/var/tmp/")) {
@@ -55,7 +61,7 @@ pub(crate) fn check(eng: &mut Engine<'_>, cmd: &Cmd<'_>) {
             eng.flag(PermissionChange, format!("sets the setuid bit on {p}"), &cmd.evidence);
         } else if setgid && SHELLISH.contains(&base) {
             eng.flag(PermissionChange, format!("sets the setgid bit on {p}"), &cmd.evidence);
-        } else if (world_w && (system || eng.ctx.is_sensitive(&p)) || world_r && eng.ctx.is_sensitive(&p) && p != "/etc/passwd")
+        } else if (world_w && (system || in_system_tree || eng.ctx.is_sensitive(&p)) || world_r && eng.ctx.is_sensitive(&p) && p != "/etc/passwd")
             && crate::path::is_anchored(&p)
         {
             eng.flag(PermissionChange, format!("makes {p} world-accessible"), &cmd.evidence);

@@ -4,7 +4,14 @@
 use brush_parser::ast::IoFileRedirectKind;
 
 use crate::engine::{Engine, Stdout};
-use crate::intent::IntentClass::{AuditTamper, BulkDelete, DataExfiltration, DiskWipe, ServiceDisruption};
+use crate::intent::IntentClass::{AuditTamper, DataExfiltration, DiskWipe, ServiceDisruption};
+
+/// The command prints nothing, so the redirection only empties the file.
+fn writes_nothing(out: &Stdout, what: &str) -> bool {
+    out.text.as_deref().is_some_and(|t| t.trim().is_empty() || t.trim() == "\"\"")
+        || matches!(what.trim(), "" | ":" | "true" | "false" | "cat /dev/null" | "compound command")
+        || what.starts_with("cat /dev/null")
+}
 
 /// Judges a write redirection of `what`'s output to the normalised path `p`.
 pub(crate) fn on_write(eng: &mut Engine<'_>, kind: &IoFileRedirectKind, p: &str, out: &Stdout, what: &str) {
@@ -25,9 +32,7 @@ pub(crate) fn on_write(eng: &mut Engine<'_>, kind: &IoFileRedirectKind, p: &str,
         {
             eng.flag(DataExfiltration, format!("sends sensitive data ({s}) to {host} via /dev/tcp"), evidence);
         }
-    } else if truncates && eng.ctx.is_log(p) {
+    } else if truncates && eng.ctx.is_log(p) && writes_nothing(out, what) {
         eng.flag(AuditTamper, format!("truncates or overwrites log/history {p}"), evidence);
-    } else if truncates && crate::path::is_anchored(p) && p != "/" && eng.ctx.touches_data_dir(p) && !p.starts_with("/dev/") {
-        eng.flag(BulkDelete, format!("overwrites data file {p}"), evidence);
     }
 }

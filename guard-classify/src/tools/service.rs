@@ -25,6 +25,8 @@ pub(crate) const SECURITY: &[&str] = &[
     "rsyslog", "rsyslogd", "syslog", "syslog-ng", "systemd-journald", "journald", "firewalld",
     "ufw", "iptables", "nftables", "netfilter-persistent", "tetragon", "tracee", "guard-agent",
     "splunkd", "splunk", "datadog-agent", "nessusd", "qualys-cloud-agent", "mdatp", "fail2ban",
+    "cbdaemon", "cb-psc-sensor", "cbagent", "xagt", "sav-protect", "sophos-spl", "ds_agent",
+    "cylancesvc", "wdavdaemon", "auoms", "omsagent", "cron", "crond",
 ];
 
 fn is_security(unit: &str) -> bool {
@@ -73,7 +75,9 @@ pub(crate) fn check(eng: &mut Engine<'_>, cmd: &Cmd<'_>) {
         }
         "update-rc.d" | "chkconfig" => {
             if w.iter().any(|x| x == "disable" || x == "remove" || x == "off") {
-                units(eng, cmd, w0, "disable");
+                if let Some(unit) = w.iter().find(|x| !matches!(x.as_str(), "disable" | "remove" | "off" | "-f" | "--level")) {
+                    units(eng, cmd, unit, "disable");
+                }
             }
         }
         "kill" => {
@@ -92,12 +96,27 @@ pub(crate) fn check(eng: &mut Engine<'_>, cmd: &Cmd<'_>) {
                     pids.push(x);
                 }
             }
-            if pids.iter().any(|p| *p == "-1" || *p == "1") {
+            let probe = a.first().is_some_and(|s| s == "-0" || s == "-s" && a.get(1).is_some_and(|x| x == "0"));
+            if !probe && pids.iter().any(|p| *p == "-1" || *p == "1") {
                 down(eng, "kill targets every process (-1) or init (1)".to_owned());
+            }
+            for name in pids.iter().filter_map(|p| p.strip_prefix(crate::words::PID_OF)) {
+                if is_security(name) {
+                    eng.flag(AuditTamper, format!("kill of security/logging agent {name}"), &cmd.evidence);
+                } else if eng.ctx.is_critical_service(name) {
+                    down(eng, format!("kill of critical process {name}"));
+                }
             }
         }
         "killall5" => down(eng, "killall5 signals every process".to_owned()),
         "killall" | "pkill" => {
+            let reload = a.iter().any(|x| {
+                let s = x.trim_start_matches('-').trim_start_matches("SIG").to_ascii_uppercase();
+                x.starts_with('-') && matches!(s.as_str(), "HUP" | "USR1" | "USR2" | "WINCH" | "CONT" | "0" | "1" | "10" | "12")
+            });
+            if reload {
+                return;
+            }
             let targets = operands(a, &["-s", "--signal", "-u", "--user", "-g", "-t", "-P", "-U", "-G", "-o", "-n"]);
             for t in targets {
                 let t = t.trim_start_matches('^').trim_end_matches('$');
@@ -156,7 +175,7 @@ pub(crate) fn check(eng: &mut Engine<'_>, cmd: &Cmd<'_>) {
         }
         "passwd" | "usermod" | "chage" => {
             let user = operands(a, &["-s", "--shell", "-e", "--expiredate", "-E", "-g", "-G", "-d", "-c", "-u", "-x", "-n", "-w", "-i", "-l", "-p"]).last().map(|s| (*s).to_owned());
-            let lock = has_flag(a, 'l', &["lock"]) && n != "usermod" || has_flag(a, 'L', &["lock"]) || (n == "chage" && opt_pair_single(a, &["-E", "--expiredate"]).is_some_and(|v| v == "0" || v == "1970-01-01"))
+            let lock = (n == "passwd" && has_flag(a, 'l', &["lock"])) || (n == "usermod" && has_flag(a, 'L', &["lock"])) || (n == "chage" && opt_pair_single(a, &["-E", "--expiredate"]).is_some_and(|v| v == "0" || v == "1970-01-01"))
                 || (n == "usermod" && opt_pair_single(a, &["-s", "--shell"]).is_some_and(|s| s.ends_with("nologin") || s.ends_with("false")));
             if lock {
                 down(eng, format!("{n} locks account {}", user.unwrap_or_default()));
