@@ -36,7 +36,13 @@ pub struct Payload<'a> {
     pub probes: &'a [Probe],
     /// Per-executable timeout inside the guest, in seconds.
     pub test_timeout_secs: u64,
+    /// Extra host executables, copied to the same path (with their libraries).
+    pub host_bins: &'a [PathBuf],
 }
+
+/// Host programs that replace busybox applets in the guest: busybox picks the applet
+/// from `argv[0]`, so a busybox `true` run as `true-by-fd` would fail; coreutils' does not.
+const HOST_TOOLS: &[&str] = &["/usr/bin/true", "/usr/bin/false"];
 
 /// Writes the gzip'd initramfs for `payload` to `out`.
 pub fn build(payload: &Payload<'_>, out: &Path) -> Result<()> {
@@ -51,6 +57,7 @@ pub fn build(payload: &Payload<'_>, out: &Path) -> Result<()> {
         archive.host_file(format!("/guard/tests/{}", exe.name), &exe.path, 0o755);
         binaries.push(exe.path.clone());
     }
+    binaries.extend(host_tools(&mut archive, payload.host_bins)?);
     for lib in shared_libraries(&binaries)? {
         archive.host_file(&lib, std::fs::canonicalize(&lib)?, 0o755);
     }
@@ -82,6 +89,26 @@ fn base_layout(archive: &mut Archive) -> Result<()> {
         archive.symlink(format!("/{applet}"), "/bin/busybox");
     }
     Ok(())
+}
+
+/// Copies [`HOST_TOOLS`] (also under `/bin`) and `extra` into the guest; returns them
+/// for the library scan.
+fn host_tools(archive: &mut Archive, extra: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut copied = Vec::new();
+    for tool in HOST_TOOLS
+        .iter()
+        .map(PathBuf::from)
+        .chain(extra.iter().cloned())
+    {
+        let real = std::fs::canonicalize(&tool)
+            .with_context(|| format!("host tool {}", tool.display()))?;
+        archive.host_file(&tool, &real, 0o755);
+        if let Ok(rest) = tool.strip_prefix("/usr") {
+            archive.host_file(rest, &real, 0o755);
+        }
+        copied.push(real);
+    }
+    Ok(copied)
 }
 
 const PASSWD: &str =
@@ -209,6 +236,7 @@ mod tests {
             tests: &tests,
             probes: &probes,
             test_timeout_secs: 9,
+            host_bins: &[],
         };
         let script = init_script(&payload);
         let (probe, test) = (

@@ -40,6 +40,9 @@ pub struct Options {
     /// Package whose test executables run in the guest.
     #[arg(long, default_value = "integration-test")]
     pub tests_package: String,
+    /// Also copy this host executable (and its libraries) into the guest (repeatable).
+    #[arg(long = "host-bin", value_name = "PATH")]
+    pub host_bins: Vec<PathBuf>,
     /// Boot without the agent (no doctor check): for working on the VM path itself.
     #[arg(long)]
     pub no_agent: bool,
@@ -72,6 +75,7 @@ pub fn run_with(
         tests,
         probes: &probes,
         test_timeout_secs: opts.test_timeout,
+        host_bins: &opts.host_bins,
     };
     util::timed("vm: initramfs", || vm_image::build(&payload, &initrd))?;
     let guest = Guest {
