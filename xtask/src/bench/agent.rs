@@ -46,8 +46,11 @@ pub struct Snapshot {
     pub bpf_ns: Option<u64>,
     /// The agent's `dropped` counter.
     pub dropped: Option<u64>,
-    /// The agent's utime + stime, in clock ticks.
+    /// The agent's utime + stime from /proc/PID/stat, in clock ticks.
     pub cpu_ticks: u64,
+    /// The agent's threads' on-CPU time from /proc/PID/task/*/schedstat, in ns
+    /// (precise where the ticks are 10 ms coarse; None without CONFIG_SCHEDSTATS).
+    pub sched_ns: Option<u64>,
 }
 
 impl Agent {
@@ -117,6 +120,7 @@ impl Agent {
     /// BPF run time, drops (from `guard-agent status --json`) and CPU ticks, now.
     pub fn snapshot(&self) -> Result<Snapshot> {
         let cpu_ticks = cpu_ticks(self.child.id())?;
+        let sched_ns = sched_ns(self.child.id()).ok();
         let status = output(Command::new(&self.bin).args(["status", "--json"]))
             .and_then(|t| serde_json::from_str::<Value>(&t).context("status --json is not JSON"));
         let (bpf_ns, dropped) = match status {
@@ -130,6 +134,7 @@ impl Agent {
             bpf_ns,
             dropped,
             cpu_ticks,
+            sched_ns,
         })
     }
 
@@ -202,6 +207,20 @@ fn cpu_ticks(pid: u32) -> Result<u64> {
     Ok(tick(14).context("utime")? + tick(15).context("stime")?)
 }
 
+/// Sum over `pid`'s threads of the first /proc/PID/task/TID/schedstat field (ns on CPU).
+fn sched_ns(pid: u32) -> Result<u64> {
+    let mut total = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let text = std::fs::read_to_string(task?.path().join("schedstat"))?;
+        total += text
+            .split_whitespace()
+            .next()
+            .and_then(|f| f.parse::<u64>().ok())
+            .context("schedstat")?;
+    }
+    Ok(total)
+}
+
 /// Sum of every numeric `key` anywhere in `v` (one per program); None when absent.
 fn sum_field(v: &Value, key: &str) -> Option<u64> {
     let mut values = Vec::new();
@@ -254,7 +273,8 @@ mod tests {
     }
 
     #[test]
-    fn reads_own_cpu_ticks() {
+    fn reads_own_cpu_time() {
         assert!(cpu_ticks(std::process::id()).is_ok());
+        assert!(sched_ns(std::process::id()).unwrap() > 0);
     }
 }

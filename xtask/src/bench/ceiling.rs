@@ -36,7 +36,7 @@ pub fn run(agent_bin: &Path, secs: u64, workers: Option<usize>) -> Result<ExitCo
     let lat = Latency::of(&mut storm.latencies_ns);
     let complete = cost.captured == storm.execs && cost.dropped.unwrap_or(0) == 0;
     println!(
-        "ceiling {secs}s w={}: {} execs, {:.0}/s, mean {:.1}us p50 {:.1}us p99 {:.1}us | captured {} {} | dropped {} | bpf {} | agent cpu {}",
+        "ceiling {secs}s w={}: {} execs, {:.0}/s, mean {:.1}us p50 {:.1}us p99 {:.1}us | captured {} {} | dropped {} | bpf {} | agent cpu {} (stat ticks: {})",
         case.workers,
         storm.execs,
         storm.rate(),
@@ -48,6 +48,7 @@ pub fn run(agent_bin: &Path, secs: u64, workers: Option<usize>) -> Result<ExitCo
         opt(cost.dropped),
         per_exec_us(cost.bpf_ns, storm.execs),
         per_exec_us(Some(cost.cpu_ns), storm.execs),
+        per_exec_us(Some(cost.stat_cpu_ns), storm.execs),
     );
     Ok(if complete {
         ExitCode::SUCCESS

@@ -50,8 +50,10 @@ pub struct AgentCost {
     pub dropped: Option<u64>,
     /// Increase of the programs' summed BPF run time.
     pub bpf_ns: Option<u64>,
-    /// The agent's user + system CPU time.
+    /// The agent's CPU time: schedstat when available, else utime + stime.
     pub cpu_ns: u64,
+    /// The agent's utime + stime (10 ms ticks: coarse over short storms).
+    pub stat_cpu_ns: u64,
 }
 
 /// One round of one case.
@@ -147,10 +149,12 @@ fn cost(before: &Snapshot, after: &Snapshot, captured: u64) -> AgentCost {
     let hz = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) })
         .unwrap_or(100)
         .max(1);
+    let stat_cpu_ns = after.cpu_ticks.saturating_sub(before.cpu_ticks) * (1_000_000_000 / hz);
     AgentCost {
         captured,
         dropped: delta(before.dropped, after.dropped),
         bpf_ns: delta(before.bpf_ns, after.bpf_ns),
-        cpu_ns: after.cpu_ticks.saturating_sub(before.cpu_ticks) * (1_000_000_000 / hz),
+        cpu_ns: delta(before.sched_ns, after.sched_ns).unwrap_or(stat_cpu_ns),
+        stat_cpu_ns,
     }
 }

@@ -88,9 +88,10 @@ fn print_costs(pairs: &[Pair], base_p99: f64, agent_p99: f64) {
     let dropped: Option<u64> = pairs.iter().map(|p| p.cost.dropped).sum();
     let bpf: Option<u64> = pairs.iter().map(|p| p.cost.bpf_ns).sum();
     let cpu: u64 = pairs.iter().map(|p| p.cost.cpu_ns).sum();
+    let stat_cpu: u64 = pairs.iter().map(|p| p.cost.stat_cpu_ns).sum();
     let p99_ratio = agent_p99 / base_p99;
     println!(
-        "    ratio median {med:.3} {} min {min:.3} | p99 ratio {p99_ratio:.2} {} | captured {} {} | dropped {} | bpf {} {} | agent cpu {} {}",
+        "    ratio median {med:.3} {} min {min:.3} | p99 ratio {p99_ratio:.2} {} | captured {} {} | dropped {} | bpf {} {} | agent cpu {} {} (stat ticks: {})",
         verdict(med >= MIN_RATIO),
         verdict(p99_ratio <= MAX_P99_RATIO),
         percent(captured, execs),
@@ -100,6 +101,7 @@ fn print_costs(pairs: &[Pair], base_p99: f64, agent_p99: f64) {
         verdict(bpf.is_some_and(|ns| us(ns, execs) <= MAX_BPF_US)),
         per_exec_us(Some(cpu), execs),
         verdict(us(cpu, execs) <= MAX_CPU_US),
+        per_exec_us(Some(stat_cpu), execs),
     );
 }
 
