@@ -74,7 +74,9 @@ impl Judgement {
     /// Applies `mode` to a verdict.
     #[must_use]
     pub fn new(verdict: Verdict, mode: Mode, input: String) -> Self {
-        let decision = if verdict.intents.is_empty() || mode == Mode::Audit { Decision::Allow } else { Decision::Deny };
+        // Strict mode is conservative: input the classifier could not fully analyse is denied.
+        let suspicious = !verdict.intents.is_empty() || (mode == Mode::Strict && verdict.degraded);
+        let decision = if suspicious && mode != Mode::Audit { Decision::Deny } else { Decision::Allow };
         let rule = verdict.intents.first().map(|i| format!("builtin/{}", i.class));
         Self { decision, intents: verdict.intents, rule, mode, input, degraded: verdict.degraded }
     }
@@ -216,6 +218,9 @@ mod tests {
         assert_eq!(judge_line("rm -rf /", &ctx, Mode::Audit).decision, Decision::Allow);
         assert_eq!(judge_line("rm -rf /", &ctx, Mode::Strict).decision, Decision::Deny);
         assert_eq!(judge_line("ls", &ctx, Mode::Strict).decision, Decision::Allow);
+        let deep = format!("{}ls{}", "(".repeat(100), ")".repeat(100));
+        assert_eq!(judge_line(&deep, &ctx, Mode::Strict).decision, Decision::Deny);
+        assert_eq!(judge_line(&deep, &ctx, Mode::Enforce).decision, Decision::Allow);
     }
 
     #[test]

@@ -28,7 +28,8 @@ pub use tools::net::host_of;
 use engine::{Engine, ShellState, Stdin};
 
 /// Longest argv element or script examined; the rest is cut and the verdict marked degraded.
-pub const MAX_INPUT_BYTES: usize = 1 << 20;
+/// (Linux caps one argv string at 128 KiB and all of argv at a few MiB.)
+pub const MAX_INPUT_BYTES: usize = 8 << 20;
 
 /// Classifies one exec's argv as the kernel sees it (`argv[0]` may be a path). Bytes that
 /// are not UTF-8 are replaced. Relative paths stay relative (cwd unknown).
