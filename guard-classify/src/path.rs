@@ -83,6 +83,17 @@ pub fn glob_split(p: &str) -> (String, bool) {
 /// `[...]` is a character class. Bounded: backtracking limited to input length squared.
 #[must_use]
 pub fn glob_match(pat: &str, text: &str) -> bool {
+    // Fast paths: a literal pattern, or a literal prefix the text does not share.
+    let meta = pat.find(['*', '?', '[']).unwrap_or(pat.len());
+    if meta == pat.len() {
+        return pat == text;
+    }
+    if !text.starts_with(&pat[..meta]) {
+        return false;
+    }
+    if &pat[meta..] == "*" {
+        return !text[meta..].contains('/');
+    }
     let p: Vec<char> = pat.chars().collect();
     let t: Vec<char> = text.chars().collect();
     if p.len() > 512 || t.len() > 4096 {
