@@ -105,9 +105,9 @@ fn load_with(text: &str, file: &str, defaults: &Context) -> Result<Policy, Polic
     }
 }
 
-/// `path` is `base` or a field or element inside it.
+/// `path` is `base` or a field or element inside it (everything is inside the root, `""`).
 fn within(path: &str, base: &str) -> bool {
-    path.strip_prefix(base).is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+    base.is_empty() || path.strip_prefix(base).is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
 }
 
 /// Line and column just after `valid` (the bytes before a UTF-8 error).
@@ -151,6 +151,32 @@ mod tests {
         assert!(within("identities", "identities"));
         assert!(!within("identities[10]", "identities[1]"));
         assert!(within("a[1]", "a"));
+        assert!(within("name", ""));
+    }
+
+    #[test]
+    fn odd_documents() {
+        let e = load_str("", "empty.yaml").unwrap_err();
+        let paths: Vec<&str> = e.problems().iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(paths, ["name", "version"]);
+        let e = load_str("- 1\n", "list.yaml").unwrap_err();
+        assert_eq!(e.to_string(), "list.yaml:1:1: expected a mapping, found a list");
+        let deep = format!("version: 1\nname: {}{}\n", "[".repeat(10_000), "]".repeat(10_000));
+        assert!(load_str(&deep, "deep.yaml").unwrap_err().to_string().starts_with("deep.yaml:2:"));
+        let bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n\
+                    c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n\
+                    e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n";
+        assert!(load_str(bomb, "bomb.yaml").is_err());
+    }
+
+    #[test]
+    fn anchors_and_merge_keys() {
+        let text = "version: 1\nname: m\nx-strict: &strict {mode: strict, fail: closed}\n";
+        assert!(load_str(text, "m.yaml").unwrap_err().to_string().contains("unknown field \"x-strict\""));
+        let text = "version: 1\nname: m\nidentities:\n  - &ci {name: ci, mode: strict, match: {uids: [1]}}\n  - <<: *ci\n    name: ci2\n";
+        let p = load_str(text, "m.yaml").unwrap();
+        assert_eq!(p.identities()[1].name, "ci2");
+        assert_eq!(p.identities()[1].mode, Mode::Strict);
     }
 
     #[test]

@@ -34,6 +34,19 @@ impl Subject<'_> {
 }
 
 impl Selector {
+    /// The uids `users` stands for: numeric entries, plus names once
+    /// [`Policy::resolve_names`] ran.
+    #[must_use]
+    pub fn user_ids(&self) -> &[u32] {
+        &self.user_ids
+    }
+
+    /// The gids `groups` stands for: numeric entries, plus names once resolved.
+    #[must_use]
+    pub fn group_ids(&self) -> &[u32] {
+        &self.group_ids
+    }
+
     /// Whether every condition holds for `s`.
     #[must_use]
     pub fn matches(&self, s: &Subject<'_>) -> bool {
@@ -175,6 +188,7 @@ mod tests {
         assert!(!s.matches(&me));
         s.user_ids = vec![1001];
         assert!(s.matches(&me));
+        assert_eq!(s.user_ids(), [1001]);
         let g = Selector { groups: vec!["ci".into()], group_ids: vec![300], ..sel() };
         assert!(g.matches(&Subject { gids: &[1, 300], ..me }));
     }

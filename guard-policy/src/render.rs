@@ -59,6 +59,21 @@ mod tests {
     }
 
     #[test]
+    fn awkward_strings_survive_the_round_trip() {
+        let text = r##"version: 1
+name: "a: b # c"
+identities:
+  - {name: "- x", mode: audit, match: {users: ["1001", "null", "true"], systemd_units: ["*"]}}
+trusted_destinations: ["::1", "*", "'q'", "a\"b", "[x]"]
+intents:
+  schema_destroy: {action: hold, except: ["DROP TABLE \"x\"", "a: b", "#x", "\\*"]}
+"##;
+        let p = load_str(text, "awkward.yaml").unwrap();
+        let out = render(&p);
+        assert_eq!(load_str(&out, "rendered.yaml").unwrap_or_else(|e| panic!("{e}\n{out}")), p);
+    }
+
+    #[test]
     fn hash_is_stable_and_canonical() {
         let a = load_str("version: 1\nname: h\nprotected_paths: [/srv, /etc/]\n", "a").unwrap();
         let b = load_str("version: 1\nname: h\ndefault_mode: enforce\nprotected_paths: [//etc, /srv]\nintents: {bulk_delete: {action: deny}}\n", "b").unwrap();

@@ -126,4 +126,6 @@ policy.yaml:12:19: protected_paths[0]: relative path \"etc\" (paths must be abso
 policy.yaml:14:3: intents.drop_everything: unknown intent class \"drop_everything\" (expected one of: bulk_delete, disk_wipe, \
 schema_destroy, cloud_destroy, data_exfiltration, audit_tamper, service_disruption, permission_change)";
     assert_eq!(e.to_string(), want);
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/policy.md")).unwrap();
+    assert!(docs.contains(want), "docs/policy.md shows this output verbatim");
 }
