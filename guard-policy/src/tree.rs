@@ -81,8 +81,12 @@ fn syntax_problem(e: &serde_saphyr::Error) -> Problem {
         serde_saphyr::Error::DuplicateMappingKey { key: Some(k), .. } => format!("duplicate key {k:?}"),
         serde_saphyr::Error::DuplicateMappingKey { key: None, .. } => "duplicate key".into(),
         other => {
-            let m = DefaultMessageFormatter.format_message(other);
-            format!("YAML syntax error: {}", one_line(&m))
+            let m = one_line(&DefaultMessageFormatter.format_message(other));
+            if m.starts_with("budget breached") || m.starts_with("recursion limit") {
+                format!("YAML document over the parser's limits (nesting, aliases or size): {m}")
+            } else {
+                format!("YAML syntax error: {m}")
+            }
         }
     };
     Problem::new(loc, "", message)
