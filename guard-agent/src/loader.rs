@@ -119,15 +119,24 @@ pub fn load(config: &LoadConfig) -> Result<Ebpf, LoadError> {
 pub fn attach_capture(ebpf: &mut Ebpf) -> Result<(), LoadError> {
     for (name, category) in TRACEPOINTS {
         let prog: &mut TracePoint = program(ebpf, name)?;
+        let started = std::time::Instant::now();
         prog.load().map_err(|source| LoadError::Program { name, action: "load", source })?;
+        log_load(name, started, prog.info().ok());
         prog.attach(category, name).map_err(|source| LoadError::Program { name, action: "attach", source })?;
     }
     for (name, tp) in RAW_TRACEPOINTS {
         let prog: &mut RawTracePoint = program(ebpf, name)?;
+        let started = std::time::Instant::now();
         prog.load().map_err(|source| LoadError::Program { name, action: "load", source })?;
+        log_load(name, started, prog.info().ok());
         prog.attach(tp).map_err(|source| LoadError::Program { name, action: "attach", source })?;
     }
     Ok(())
+}
+
+fn log_load(name: &str, started: std::time::Instant, info: Option<aya::programs::ProgramInfo>) {
+    let insns = info.and_then(|i| i.verified_instruction_count());
+    tracing::debug!(program = name, load_ms = started.elapsed().as_millis() as u64, verified_insns = ?insns, "loaded");
 }
 
 fn program<'a, T>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut T, LoadError>
@@ -188,4 +197,34 @@ pub fn read_counters(map: &PerCpuArray<MapData, u64>) -> Result<[u64; counter::C
         *total = map.get(&(i as u32), 0)?.iter().sum();
     }
     Ok(totals)
+}
+
+/// Picks the enforcement path: BPF LSM when `bpf` is an active LSM and the kernel
+/// accepts the `bprm_check_security` program, else the signal path. Returns the path
+/// and the reason.
+pub fn choose_path(ebpf: &mut Ebpf) -> (u8, String) {
+    use guard_common::enforce::path;
+    let active = std::fs::read_to_string("/sys/kernel/security/lsm").unwrap_or_default();
+    if !active.trim().split(',').any(|l| l == "bpf") {
+        return (path::SIGNAL, format!("bpf is not an active LSM ({})", active.trim()));
+    }
+    match load_lsm(ebpf) {
+        Ok(()) => (path::LSM, "BPF LSM active and bprm_check_security loads".into()),
+        Err(e) => (path::SIGNAL, format!("LSM program refused: {e}")),
+    }
+}
+
+fn load_lsm(ebpf: &mut Ebpf) -> Result<(), LoadError> {
+    let name = "bprm_check_security";
+    let btf = aya::Btf::from_sys_fs().map_err(|e| LoadError::Io { what: format!("kernel BTF: {e}"), source: io::Error::other(e.to_string()) })?;
+    let prog: &mut aya::programs::Lsm = program(ebpf, name)?;
+    prog.load(name, &btf).map_err(|source| LoadError::Program { name, action: "load", source })
+}
+
+/// Attaches the (already loaded) LSM program.
+pub fn attach_lsm(ebpf: &mut Ebpf) -> Result<(), LoadError> {
+    let name = "bprm_check_security";
+    let prog: &mut aya::programs::Lsm = program(ebpf, name)?;
+    prog.attach().map_err(|source| LoadError::Program { name, action: "attach", source })?;
+    Ok(())
 }

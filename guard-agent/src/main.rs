@@ -6,6 +6,7 @@
 mod btf;
 mod cli;
 mod events;
+mod enforce;
 mod loader;
 
 use std::process::ExitCode;

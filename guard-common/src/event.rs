@@ -13,7 +13,7 @@
 //! (a tidy test compares a hash of this file with the one recorded there).
 
 /// Version of the event layout. The agent refuses records of another version.
-pub const EVENT_VERSION: u16 = 1;
+pub const EVENT_VERSION: u16 = 2;
 
 /// `EventHeader::kind` of an exec attempt (completed or failed).
 pub const KIND_EXEC: u16 = 1;
@@ -34,6 +34,11 @@ pub const FLAG_READ_ERROR: u32 = 1 << 5;
 pub const FLAG_EXECVEAT: u32 = 1 << 6;
 /// The failed exec's argv count is a lower bound (the kernel stopped counting).
 pub const FLAG_ARGC_LOWER_BOUND: u32 = 1 << 7;
+/// The argv the kernel copied differs in verdict from the one decided on at exec
+/// entry: someone rewrote the caller's memory in between. The image was killed.
+pub const FLAG_TAMPERED: u32 = 1 << 8;
+/// The kernel's argv scan stopped before the end (argv beyond the capture limit).
+pub const FLAG_SCAN_INCOMPLETE: u32 = 1 << 9;
 
 /// Capture limit for argv bytes (the arguments and their NULs).
 pub const ARGV_CAP: usize = 32 * 1024;
@@ -93,14 +98,26 @@ pub struct ExecEvent {
     pub interp_len: u32,
     pub exe_len: u32,
     pub argv_len: u32,
-    pub _pad: u32,
+    /// `enforce::decision`.
+    pub decision: u8,
+    /// Matched intent class (`enforce::intent`), or `intent::NONE`.
+    pub class: u8,
+    /// Mode of the identity (`enforce::mode`).
+    pub mode: u8,
+    /// How a denial was carried out (`enforce::path`).
+    pub enforced_by: u8,
     pub cgroup_id: u64,
+    /// Rule that matched (index in the agent's compiled table).
+    pub rule_id: u16,
+    pub _pad: [u8; 2],
+    /// Policy version in force (low 32 bits of its hash).
+    pub policy_version: u32,
     pub comm: [u8; 16],
     pub parent_comm: [u8; 16],
 }
 
 const _: () = assert!(size_of::<EventHeader>() == 16);
-const _: () = assert!(size_of::<ExecEvent>() == 128);
+const _: () = assert!(size_of::<ExecEvent>() == 136);
 
 /// The per-CPU scratch record: the fixed part followed by room for the data.
 #[repr(C)]
@@ -117,8 +134,17 @@ pub struct ExecStash {
     pub argv: u64,
     pub ts_ns: u64,
     pub flags: u32,
-    pub _pad: u32,
+    /// Decision the LSM hook took on the caller's argv (`enforce::decision`), plus one;
+    /// 0 when the LSM hook did not run.
+    pub lsm_decision: u8,
+    pub class: u8,
+    pub mode: u8,
+    pub _pad0: u8,
+    pub rule_id: u16,
+    pub _pad: [u8; 6],
 }
+
+const _: () = assert!(size_of::<ExecStash>() == 40);
 
 /// Indices of the per-CPU counters array (`COUNTERS`).
 pub mod counter {

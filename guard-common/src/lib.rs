@@ -7,7 +7,9 @@
 #![no_std]
 
 pub mod config;
+pub mod enforce;
 pub mod event;
+pub mod matcher;
 
 /// Where the agent pins its programs, links and maps in bpffs.
 pub const PIN_ROOT: &str = "/sys/fs/bpf/guard";

@@ -3,6 +3,7 @@
 use aya_ebpf::helpers::generated::{
     bpf_ktime_get_ns, bpf_probe_read_kernel_str, bpf_probe_read_user_str,
 };
+use guard_common::enforce::{intent, mode};
 use guard_common::event::{
     DATA_OFF_MASK, EVENT_VERSION, EventHeader, ExecEvent, ExecScratch, FLAG_READ_ERROR,
     KIND_EXEC, PATH_CAP, counter,
@@ -26,6 +27,8 @@ const RECORD_MASK: usize = 0x1ffff;
 pub fn begin(s: &mut ExecScratch, flags: u32) {
     s.event = ExecEvent {
         header: EventHeader { version: EVENT_VERSION, kind: KIND_EXEC, flags, ts_ns: 0 },
+        class: intent::NONE,
+        mode: mode::UNSET,
         ..ExecEvent::default()
     };
 }

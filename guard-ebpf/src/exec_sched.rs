@@ -2,19 +2,25 @@
 //! instruction with the kernel's own copy of argv (exactly what the program will see).
 
 use aya_ebpf::{
-    helpers::generated::bpf_probe_read_user, macros::raw_tracepoint,
+    helpers::generated::{bpf_probe_read_user, bpf_send_signal}, macros::raw_tracepoint,
     programs::RawTracePointContext,
 };
-use guard_common::event::{
-    ARGV_CAP, DATA_OFF_MASK, ExecEvent, FLAG_ARGV_TRUNCATED, FLAG_EXE_TRUNCATED,
-    FLAG_FILENAME_TRUNCATED,
+use guard_common::{
+    enforce::{EnforceConfig, decision, path},
+    event::{
+        ARGV_CAP, DATA_OFF_MASK, ExecEvent, FLAG_ARGV_TRUNCATED, FLAG_EXE_TRUNCATED,
+        FLAG_FILENAME_TRUNCATED, FLAG_SCAN_INCOMPLETE, FLAG_TAMPERED,
+    },
 };
+
+const SIGKILL: u32 = 9;
 
 use crate::{
     config::{kread, off},
     emit::{Mem, begin, copy_str, read_error, submit},
     maps::{STASH, scratch},
     path::write_file_path,
+    policy::{config, judge, mode_of, name_hashes},
     task::fill_identity,
 };
 
@@ -30,17 +36,52 @@ fn try_sched_process_exec(ctx: &RawTracePointContext) -> Option<()> {
     let old_tid = ctx.arg::<u64>(1) as u32;
     let bprm: u64 = ctx.arg(2);
     // SAFETY: the value is copied out before the entry is removed.
-    let stash_flags = unsafe { STASH.get(&old_tid) }.map_or(0, |s| s.flags);
+    let stash = unsafe { STASH.get(&old_tid) }.copied();
     let _ = STASH.remove(&old_tid);
     let s = scratch()?;
-    begin(s, stash_flags);
+    begin(s, stash.map_or(0, |st| st.flags));
     fill_identity(&mut s.event, task);
     s.event.tid = old_tid;
     let data = s.data.as_mut_ptr();
-    let mut pos = strings(&mut s.event, data, bprm);
-    pos += argv(&mut s.event, data, pos, task, bprm);
-    submit(s, pos);
+    let argv_at = strings(&mut s.event, data, bprm);
+    let len = argv(&mut s.event, data, argv_at, task, bprm);
+    if let Some(cfg) = config() {
+        enforce(&mut s.event, data, cfg, stash.map_or(0, |st| st.lsm_decision), argv_at);
+    }
+    submit(s, argv_at + len);
     Some(())
+}
+
+/// Decides on the kernel's own copy of argv. On the signal path a denial kills the
+/// image here; on the LSM path the hook already decided on the caller's copy, and a
+/// denial here means the two differ: argv was rewritten during the exec (tampering).
+#[inline(always)]
+fn enforce(ev: &mut ExecEvent, data: *mut u8, cfg: &EnforceConfig, lsm_said: u8, argv_at: usize) {
+    ev.mode = mode_of(ev, cfg);
+    ev.policy_version = cfg.policy_version;
+    if ev.pid == cfg.agent_tgid {
+        return;
+    }
+    let (binary, file_hash) = name_hashes(data, 0, ev.filename_len as usize);
+    let (_, interp_hash) = name_hashes(data, ev.filename_len as usize, ev.interp_len as usize);
+    // A `#!` script: the kernel's argv starts with the interpreter, then the script.
+    let skip = if interp_hash == file_hash { 0 } else { file_hash };
+    let v = judge(data, binary, argv_at, ev.argv_len as usize, skip, ev.mode, cfg);
+    ev.decision = v.decision;
+    ev.class = v.class;
+    ev.rule_id = v.rule_id;
+    if ev.header.flags & FLAG_ARGV_TRUNCATED != 0 {
+        ev.header.flags |= FLAG_SCAN_INCOMPLETE;
+    }
+    if v.decision != decision::DENY {
+        return;
+    }
+    if cfg.path == path::LSM && lsm_said != 0 {
+        ev.header.flags |= FLAG_TAMPERED;
+    }
+    // SAFETY: plain helper call; the current task is the new image.
+    unsafe { bpf_send_signal(SIGKILL) };
+    ev.enforced_by = path::SIGNAL;
 }
 
 /// filename, interp and the executable's path; returns the bytes written.

@@ -17,7 +17,10 @@ use guard_common::event::{
     FLAG_EXECVEAT, FLAG_FAILED, FLAG_FILENAME_TRUNCATED, counter,
 };
 
+use guard_common::enforce::{decision, path};
+
 use crate::{
+    policy::{config, mode_of},
     emit::{Mem, begin, copy_str, read_error, submit},
     maps::{STASH, bump, scratch},
     task::fill_identity,
@@ -55,7 +58,7 @@ fn stash(ctx: &TracePointContext, filename_at: usize, argv_at: usize, flags: u32
     let filename: u64 = unsafe { ctx.read_at(filename_at) }.unwrap_or(0);
     // SAFETY: as above.
     let argv: u64 = unsafe { ctx.read_at(argv_at) }.unwrap_or(0);
-    let entry = ExecStash { filename, argv, ts_ns: 0, flags, _pad: 0 };
+    let entry = ExecStash { filename, argv, flags, ..ExecStash::default() };
     let tid = bpf_get_current_pid_tgid() as u32;
     if STASH.insert(&tid, &entry, 0).is_err() {
         bump(counter::STASH_FULL);
@@ -86,13 +89,14 @@ fn exit(ctx: &TracePointContext) -> Option<()> {
         s.event.header.flags |= FLAG_FILENAME_TRUNCATED;
     }
     let len = caller_argv(&mut s.event, data, n, stash.argv);
+    lsm_outcome(&mut s.event, &stash);
     submit(s, n + len);
     Some(())
 }
 
 /// Copies the caller's argv, one string at a time; returns the bytes copied.
 #[inline(always)]
-fn caller_argv(ev: &mut ExecEvent, data: *mut u8, pos: usize, argv: u64) -> usize {
+pub fn caller_argv(ev: &mut ExecEvent, data: *mut u8, pos: usize, argv: u64) -> usize {
     // SAFETY: masked offset inside the scratch data.
     let base = unsafe { data.add(pos & DATA_OFF_MASK) };
     let mut used = 0usize;
@@ -137,4 +141,23 @@ fn caller_argv(ev: &mut ExecEvent, data: *mut u8, pos: usize, argv: u64) -> usiz
     ev.args_size = used as u32;
     ev.argv_len = used as u32;
     used
+}
+
+/// Carries the LSM hook's decision into the failed exec's event.
+#[inline(always)]
+fn lsm_outcome(ev: &mut ExecEvent, stash: &ExecStash) {
+    if let Some(cfg) = config() {
+        ev.policy_version = cfg.policy_version;
+        ev.mode = mode_of(ev, cfg);
+    }
+    if stash.lsm_decision == 0 {
+        return;
+    }
+    ev.decision = stash.lsm_decision - 1;
+    ev.class = stash.class;
+    ev.rule_id = stash.rule_id;
+    ev.mode = stash.mode;
+    if ev.decision == decision::DENY && ev.errno == 1 {
+        ev.enforced_by = path::LSM;
+    }
 }

@@ -12,6 +12,8 @@
 #![cfg_attr(target_arch = "bpf", no_main)]
 
 #[cfg(target_arch = "bpf")]
+mod bprm_check;
+#[cfg(target_arch = "bpf")]
 mod config;
 #[cfg(target_arch = "bpf")]
 mod emit;
@@ -23,6 +25,8 @@ mod execve_tp;
 mod maps;
 #[cfg(target_arch = "bpf")]
 mod path;
+#[cfg(target_arch = "bpf")]
+mod policy;
 #[cfg(target_arch = "bpf")]
 mod probe;
 #[cfg(target_arch = "bpf")]

@@ -12,7 +12,7 @@ use std::{
 
 use anyhow::Context as _;
 use aya::maps::{MapData, PerCpuArray, RingBuf};
-use guard_common::event::counter;
+use guard_common::{enforce::path, event::counter};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{
@@ -21,6 +21,7 @@ use crate::{
         json::{Clock, exec_to_json},
         reader,
     },
+    cli::enforcer::{Enforcer, PolicySource, RuleNames},
     loader::{self, LoadConfig},
 };
 
@@ -32,6 +33,10 @@ pub struct RunArgs {
     /// How often drop counters are checked and reported, in seconds.
     #[arg(long, default_value_t = 10)]
     pub report_interval: u64,
+    /// Policy file (YAML); the built-in default policy when absent. Reloaded on SIGHUP
+    /// and when the file changes; a bad new policy is refused and the old one stays.
+    #[arg(long)]
+    pub policy: Option<std::path::PathBuf>,
 }
 
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
@@ -52,18 +57,29 @@ async fn run_async(args: &RunArgs) -> anyhow::Result<ExitCode> {
     if !stale.is_empty() {
         tracing::warn!(?stale, "removed pins left by an earlier agent");
     }
+    let policy = PolicySource::new(args.policy.clone());
+    let loaded_policy = policy.load().context("loading the policy")?;
     let mut ebpf = loader::load(&LoadConfig { ring_bytes: args.ring_bytes })?;
+    let (path, reason) = loader::choose_path(&mut ebpf);
+    tracing::info!(path = path::name(path), %reason, "enforcement path");
+    let enforcer = Enforcer::new(path, policy);
+    let rule_names = enforcer.install(&mut ebpf, &loaded_policy)?;
     loader::attach_capture(&mut ebpf)?;
+    if path == path::LSM {
+        loader::attach_lsm(&mut ebpf)?;
+    }
     loader::pin_counters(&ebpf)?;
     let ring = RingBuf::try_from(ebpf.take_map("EVENTS").context("EVENTS map")?)?;
     let counters: PerCpuArray<MapData, u64> =
         PerCpuArray::try_from(ebpf.take_map("COUNTERS").context("COUNTERS map")?)?;
-    tracing::info!(path = "signal", "capture attached");
+    tracing::info!(path = path::name(path), "capture attached");
 
     let stop = Arc::new(AtomicBool::new(false));
     let decode_errors = Arc::new(AtomicU64::new(0));
-    let reader = spawn_reader(ring, stop.clone(), decode_errors.clone());
+    let reader = spawn_reader(ring, stop.clone(), decode_errors.clone(), rule_names.clone());
 
+    let mut sighup = signal(SignalKind::hangup())?;
+    let mut watch = tokio::time::interval(Duration::from_secs(2));
     let mut tick = tokio::time::interval(Duration::from_secs(args.report_interval.max(1)));
     let mut last_dropped = 0;
     loop {
@@ -71,6 +87,8 @@ async fn run_async(args: &RunArgs) -> anyhow::Result<ExitCode> {
             _ = sigint.recv() => break,
             _ = sigterm.recv() => break,
             _ = tick.tick() => last_dropped = report_drops(&counters, last_dropped),
+            _ = sighup.recv() => enforcer.reload(&mut ebpf, &rule_names, true),
+            _ = watch.tick() => enforcer.reload(&mut ebpf, &rule_names, false),
         }
     }
     stop.store(true, Ordering::Release);
@@ -93,6 +111,7 @@ fn spawn_reader(
     mut ring: RingBuf<MapData>,
     stop: Arc<AtomicBool>,
     decode_errors: Arc<AtomicU64>,
+    rule_names: RuleNames,
 ) -> std::thread::JoinHandle<()> {
     std::thread::Builder::new()
         .name("guard-reader".into())
@@ -106,7 +125,8 @@ fn spawn_reader(
                 &stop,
                 |bytes| match decode(bytes) {
                     Ok(record) => {
-                        let mut line = exec_to_json(&record, &clock, &host);
+                        let names = rule_names.read().map(|n| n.clone()).unwrap_or_default();
+                        let mut line = exec_to_json(&record, &clock, &host, &names);
                         line.push('\n');
                         let _ = out.borrow_mut().write_all(line.as_bytes());
                     }

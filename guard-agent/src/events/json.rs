@@ -11,7 +11,10 @@
 use std::fmt::Write as _;
 
 use base64::Engine as _;
-use guard_common::event::ExecEvent;
+use guard_common::{
+    enforce::{decision, intent, mode, path},
+    event::ExecEvent,
+};
 
 use super::decode::ExecRecord;
 
@@ -152,8 +155,21 @@ fn audit_id(v: u32) -> Option<u64> {
     (v != u32::MAX).then_some(u64::from(v))
 }
 
+fn class_json(class: u8) -> String {
+    intent::NAMES.get(class as usize).map_or_else(|| "null".into(), |n| format!("\"{n}\""))
+}
+
+fn rule_json(e: &ExecEvent, names: &[String]) -> String {
+    if e.class == intent::NONE {
+        return "null".into();
+    }
+    let mut out = String::new();
+    push_bytes(&mut out, names.get(e.rule_id as usize).map_or("unknown", String::as_str).as_bytes());
+    out
+}
+
 /// The event as one JSON line (without the newline).
-pub fn exec_to_json(r: &ExecRecord, clock: &Clock, host: &str) -> String {
+pub fn exec_to_json(r: &ExecRecord, clock: &Clock, host: &str, rule_names: &[String]) -> String {
     let e: &ExecEvent = &r.event;
     let mut w = ObjectWriter::new();
     w.raw("kind", "\"exec\"")
@@ -187,7 +203,15 @@ pub fn exec_to_json(r: &ExecRecord, clock: &Clock, host: &str) -> String {
         .bool("argc_lower_bound", r.argc_lower_bound())
         .bool("filename_truncated", r.filename_truncated())
         .bool("exe_truncated", r.exe_truncated())
-        .bool("read_error", r.read_error());
+        .bool("read_error", r.read_error())
+        .bytes("decision", decision::name(e.decision).as_bytes())
+        .raw("class", &class_json(e.class))
+        .bytes("mode", mode::name(e.mode).as_bytes())
+        .bytes("enforced_by", path::name(e.enforced_by).as_bytes())
+        .raw("rule", &rule_json(e, rule_names))
+        .num("policy_version", e.policy_version)
+        .bool("tampered", r.tampered())
+        .bool("scan_incomplete", r.scan_incomplete());
     if r.argv.iter().any(|a| std::str::from_utf8(a).is_err()) {
         let b64 = base64::engine::general_purpose::STANDARD;
         let encoded: Vec<Vec<u8>> = r.argv.iter().map(|a| b64.encode(a).into_bytes()).collect();

