@@ -30,6 +30,11 @@ enum Command {
     Doctor(cli::doctor::DoctorArgs),
     /// Show the running agent's counters and program statistics.
     Status(cli::status::StatusArgs),
+    /// Judge commands offline: `-- ARGV...` or `--batch FILE` (lines as `sh -c LINE`).
+    Check(guard_classify::check::CheckArgs),
+    /// Validate or show policies.
+    #[command(subcommand)]
+    Policy(cli::policy::PolicyCommand),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +52,8 @@ fn main() -> ExitCode {
         Command::Unload => cli::unload::unload(),
         Command::Doctor(args) => cli::doctor::doctor(&args),
         Command::Status(args) => cli::status::status(&args),
+        Command::Check(args) => cli::check::check(&args),
+        Command::Policy(cmd) => cli::policy::policy(&cmd),
     };
     match result {
         Ok(code) => code,

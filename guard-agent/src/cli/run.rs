@@ -52,6 +52,7 @@ async fn run_async(args: &RunArgs) -> anyhow::Result<ExitCode> {
     // Handlers first: a signal that arrives while loading must still stop us cleanly.
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sighup = signal(SignalKind::hangup())?;
     let _lock = single_instance_lock()?;
     let stale = loader::remove_pins()?;
     if !stale.is_empty() {
@@ -78,7 +79,6 @@ async fn run_async(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let decode_errors = Arc::new(AtomicU64::new(0));
     let reader = spawn_reader(ring, stop.clone(), decode_errors.clone(), rule_names.clone());
 
-    let mut sighup = signal(SignalKind::hangup())?;
     let mut watch = tokio::time::interval(Duration::from_secs(2));
     let mut tick = tokio::time::interval(Duration::from_secs(args.report_interval.max(1)));
     let mut last_dropped = 0;

@@ -80,6 +80,28 @@ impl Agent {
         Ok(agent)
     }
 
+    /// The agent's pid (to send it signals).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// What the agent logged so far.
+    pub fn log(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits until the log contains `needle`.
+    pub fn wait_log(&self, needle: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.log().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
     /// The agent's own `status --json` while it runs.
     pub fn status(&self) -> anyhow::Result<Value> {
         let out = Command::new(agent_bin()).args(["status", "--json"]).output()?;
