@@ -206,3 +206,19 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod abi_doc {
+    /// Changing the kernel/user ABI without documenting it fails here: docs/events.md
+    /// records the FNV-1a hash of guard-common/src/event.rs.
+    #[test]
+    fn docs_events_md_matches_the_abi() {
+        let src = include_bytes!("../../../guard-common/src/event.rs");
+        let doc = include_str!("../../../docs/events.md");
+        let hash = format!("{:016x}", guard_common::matcher::fnv_bytes(guard_common::matcher::FNV_BASIS, src));
+        assert!(
+            doc.contains(&format!("abi-hash: {hash}")),
+            "guard-common/src/event.rs changed (hash {hash}): update docs/events.md and its abi-hash line"
+        );
+    }
+}
