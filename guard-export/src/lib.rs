@@ -1,0 +1,18 @@
+//! guard-export: everything that leaves the agent.
+//!
+//! An [`ExecEvent`] is redacted by a [`Redactor`] into a [`Redacted`] event, the only
+//! input the mappings accept: [`to_ocsf`] (OCSF 1.8.0 Process Activity, the native
+//! format), [`to_ecs`] / [`to_bulk_lines`] (ECS 9 for Elastic `_bulk`) and [`to_hec`]
+//! (Splunk HEC envelope).
+
+pub mod ecs;
+pub mod event;
+pub mod hec;
+pub mod ocsf;
+pub mod redact;
+
+pub use ecs::{to_bulk_lines, to_ecs};
+pub use event::{Decision, EnforcedBy, ExecEvent};
+pub use hec::{HecOptions, to_hec};
+pub use ocsf::to_ocsf;
+pub use redact::{Redacted, RedactError, Redactor};
