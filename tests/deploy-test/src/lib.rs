@@ -85,3 +85,38 @@ pub fn unit_values(unit: &str, key: &str) -> Vec<String> {
         .map(|(_, v)| v.trim().to_owned())
         .collect()
 }
+
+/// Runs `systemd-analyze verify --man=no --root=ROOT guard-agent.service` and returns
+/// everything it printed (the check is "no output at all": it exits 0 on some errors).
+///
+/// `root` must hold `usr/lib/systemd/system/guard-agent.service` and an executable
+/// `usr/bin/guard-agent` (a staged or extracted package, or a stand-in). This adds what
+/// verify resolves beyond the unit: the host's own unit files (the targets the unit is
+/// ordered against) and `/bin/kill` for `ExecReload=`, without overwriting anything.
+pub fn systemd_verify(root: &Path) -> String {
+    let units = root.join("usr/lib/systemd/system");
+    std::fs::create_dir_all(&units).unwrap();
+    for entry in std::fs::read_dir("/usr/lib/systemd/system").expect("host has /usr/lib/systemd/system") {
+        let entry = entry.unwrap();
+        let dest = units.join(entry.file_name());
+        if dest.symlink_metadata().is_ok() {
+            continue;
+        }
+        let ty = entry.file_type().unwrap();
+        if ty.is_file() {
+            std::fs::copy(entry.path(), &dest).unwrap();
+        } else if ty.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(entry.path()).unwrap(), &dest).unwrap();
+        }
+    }
+    std::fs::create_dir_all(root.join("usr/bin")).unwrap();
+    if root.join("bin").symlink_metadata().is_err() {
+        std::os::unix::fs::symlink("usr/bin", root.join("bin")).unwrap();
+    }
+    let kill = ["/usr/bin/kill", "/bin/kill"].into_iter().find(|p| Path::new(p).is_file()).expect("kill(1) on the host");
+    if root.join("usr/bin/kill").symlink_metadata().is_err() {
+        std::fs::copy(kill, root.join("usr/bin/kill")).unwrap();
+    }
+    let root_arg = format!("--root={}", root.display());
+    run("systemd-analyze", &["verify", "--man=no", &root_arg, "guard-agent.service"]).all()
+}

@@ -8,54 +8,21 @@
 //!   1.6 as measured with systemd 252), and the score line says at most 1.6;
 //! - the lines that matter have the values docs/deploy.md promises.
 
-use std::{os::unix::fs::PermissionsExt as _, path::Path};
-
-use deploy_test::{read, repo_path, run, unit_values};
+use deploy_test::{read, repo_path, run, systemd_verify, unit_values};
 
 /// Overall exposure ×10 that the unit must not exceed (measured 1.6 on systemd 252).
 const SECURITY_THRESHOLD: u32 = 16;
 const UNIT: &str = "deploy/systemd/guard-agent.service";
 
-/// Lays out a scratch root for `systemd-analyze verify --root`: the host's systemd
-/// units (targets the unit is ordered against), `kill` for ExecReload, a stand-in
-/// executable at /usr/bin/guard-agent, and `unit_text` as the unit.
-fn scratch_root(unit_text: &str) -> tempfile::TempDir {
-    let root = tempfile::tempdir().expect("tempdir");
-    let r = root.path();
-    let units = r.join("usr/lib/systemd/system");
-    std::fs::create_dir_all(&units).unwrap();
-    for entry in std::fs::read_dir("/usr/lib/systemd/system").expect("host has /usr/lib/systemd/system") {
-        let entry = entry.unwrap();
-        let ty = entry.file_type().unwrap();
-        let dest = units.join(entry.file_name());
-        if ty.is_file() {
-            std::fs::copy(entry.path(), &dest).unwrap();
-        } else if ty.is_symlink() {
-            std::os::unix::fs::symlink(std::fs::read_link(entry.path()).unwrap(), &dest).unwrap();
-        }
-    }
-    std::fs::write(units.join("guard-agent.service"), unit_text).unwrap();
-    std::fs::create_dir_all(r.join("usr/bin")).unwrap();
-    std::os::unix::fs::symlink("usr/bin", r.join("bin")).unwrap();
-    std::fs::copy(which("kill"), r.join("usr/bin/kill")).unwrap();
-    let agent = r.join("usr/bin/guard-agent");
-    std::fs::write(&agent, "#!/bin/sh\nexit 0\n").unwrap();
-    std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o755)).unwrap();
-    root
-}
-
-fn which(name: &str) -> std::path::PathBuf {
-    ["/usr/bin", "/bin", "/usr/sbin", "/sbin"]
-        .iter()
-        .map(|d| Path::new(d).join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("{name} not found"))
-}
-
 fn verify(unit_text: &str) -> String {
-    let root = scratch_root(unit_text);
-    let root_arg = format!("--root={}", root.path().display());
-    run("systemd-analyze", &["verify", "--man=no", &root_arg, "guard-agent.service"]).all()
+    let root = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(root.path().join("usr/lib/systemd/system")).unwrap();
+    std::fs::write(root.path().join("usr/lib/systemd/system/guard-agent.service"), unit_text).unwrap();
+    std::fs::create_dir_all(root.path().join("usr/bin")).unwrap();
+    let agent = root.path().join("usr/bin/guard-agent");
+    std::fs::write(&agent, "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(&agent, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    systemd_verify(root.path())
 }
 
 #[test]
