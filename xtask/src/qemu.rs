@@ -31,7 +31,8 @@ pub struct Boot {
     pub first_marker_secs: Option<f64>,
 }
 
-/// Boots `kernel` with `initrd`, copying the console to stdout and `log_path`.
+/// Boots `kernel` with `initrd`, copying the console to stdout and `log_path` (written
+/// under a per-process name first, so concurrent runs in one target dir do not mix).
 pub fn boot(
     kernel: &Path,
     initrd: &Path,
@@ -39,8 +40,9 @@ pub fn boot(
     timeout: Duration,
     first_marker: &str,
 ) -> Result<Boot> {
+    let partial = log_path.with_extension(format!("{}.partial", std::process::id()));
     let mut log_file =
-        File::create(log_path).with_context(|| format!("creating {}", log_path.display()))?;
+        File::create(&partial).with_context(|| format!("creating {}", partial.display()))?;
     let start = Instant::now();
     let mut child = command(kernel, initrd)
         .spawn()
@@ -70,6 +72,8 @@ pub fn boot(
     }
     let status = child.wait()?;
     writeln!(log_file, "qemu exited: {status}")?;
+    drop(log_file);
+    std::fs::rename(&partial, log_path)?;
     Ok(Boot {
         log,
         timed_out,

@@ -39,6 +39,7 @@ impl Setup {
 /// Runs every set-up step and returns what later commands need.
 pub fn run() -> Result<Setup> {
     let cache = util::cache_dir()?;
+    let _lock = util::lock_file(&cache.join(".lock"))?;
     util::timed("setup: rust-src", rust_src)?;
     let linker_dir = util::timed("setup: bpf-linker", || bpf_linker::ensure(&cache))?;
     util::timed("setup: apt packages", apt_packages)?;

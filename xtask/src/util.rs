@@ -90,6 +90,24 @@ pub fn cache_dir() -> Result<PathBuf> {
     Ok(dir)
 }
 
+/// Takes an exclusive `flock` on `path` (created if needed), waiting for other holders:
+/// two set-ups on one machine must not build bpf-linker into the same directory at once.
+/// The lock is released when the returned file is dropped.
+pub fn lock_file(path: &Path) -> Result<std::fs::File> {
+    use std::os::fd::AsRawFd as _;
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    // SAFETY: flock on a valid, open descriptor.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        bail!(
+            "locking {}: {}",
+            path.display(),
+            std::io::Error::last_os_error()
+        );
+    }
+    Ok(file)
+}
+
 /// True when this process runs with effective uid 0.
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.

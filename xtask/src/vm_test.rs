@@ -69,7 +69,8 @@ pub fn run_with(
     let dir = util::target_dir().join("guard-vm");
     std::fs::create_dir_all(&dir)?;
     let probes = probes(agent.is_some(), &opts.exec);
-    let initrd = dir.join("initramfs.gz");
+    // Per process: other runs may share this target directory.
+    let initrd = dir.join(format!("initramfs-{}.gz", std::process::id()));
     let payload = Payload {
         agent: agent.as_deref(),
         tests,
@@ -91,6 +92,8 @@ pub fn run_with(
         totals +=
             result.unwrap_or_else(|e| test_bins::failed(&format!("vm {}", kernel.series), &e));
     }
+    // Keep the last image at a stable path for booting it by hand.
+    let _ = std::fs::rename(&guest.initrd, guest.dir.join("initramfs.gz"));
     Ok(totals)
 }
 
