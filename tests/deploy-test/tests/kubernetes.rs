@@ -205,3 +205,17 @@ fn containerfile_base_runs_the_binary_and_entrypoint_matches() {
         .expect("GLIBC symbol versions");
     assert!(newest <= (2, 36), "binary needs GLIBC_{}.{}, bookworm has 2.36", newest.0, newest.1);
 }
+
+#[test]
+fn docs_say_the_label_watch_is_not_built() {
+    let doc = read("docs/deploy.md");
+    let section = doc.split("## Labelling service accounts").nth(1).expect("labelling section in docs/deploy.md");
+    let section = section.split("\n## ").next().unwrap();
+    assert!(section.contains("Not built yet"), "the labelling section must say the watch is not built");
+    for mode in ["guard.dev/mode=strict", "enforce", "audit"] {
+        assert!(section.contains(mode), "{mode} not documented");
+    }
+    for line in ["/healthz", "kubernetes-validate"] {
+        assert!(doc.contains(line), "docs/deploy.md does not mention {line}");
+    }
+}
