@@ -1,6 +1,7 @@
 //! The interleaved exec benchmark: every round runs each case without the agent and
-//! with it (alternating which comes first), so each agent figure has a baseline from
-//! the same round to be compared with.
+//! with it, back to back (alternating which comes first), so each agent figure has a
+//! baseline measured seconds apart to be compared with. The agent is started afresh for
+//! each case and stopped after it, so no program stays attached during a baseline.
 
 use std::{collections::BTreeMap, path::Path, process::ExitCode, time::Duration};
 
@@ -79,44 +80,58 @@ pub fn run(agent_bin: &Path, opts: &super::ExecOptions) -> Result<ExitCode> {
     ));
     let mut results = Results::new();
     for round in 0..opts.rounds {
-        let agent_first = round % 2 == 1;
-        let (base, agent) = if agent_first {
-            let agent = with_agent(agent_bin, &names, duration)?;
-            (baseline(&names, duration)?, agent)
-        } else {
-            let base = baseline(&names, duration)?;
-            (base, with_agent(agent_bin, &names, duration)?)
-        };
-        for (case, (base, (agent, cost))) in CASES.iter().zip(base.into_iter().zip(agent)) {
-            report::round_line(round + 1, *case, &base, &agent, &cost);
-            results
-                .entry(*case)
-                .or_default()
-                .push(Pair { base, agent, cost });
+        for (i, case) in CASES.iter().enumerate() {
+            let pair = pair(agent_bin, &names, *case, duration, (round + i) % 2 == 1)?;
+            report::round_line(round + 1, *case, &pair.base, &pair.agent, &pair.cost);
+            results.entry(*case).or_default().push(pair);
         }
     }
     report::summary(&results);
     Ok(ExitCode::SUCCESS)
 }
 
-/// Every case without the agent.
-fn baseline(names: &Names, duration: Duration) -> Result<Vec<Storm>> {
-    CASES
-        .iter()
-        .map(|c| storm::run(&Spawn::new(c.shape, &names.storm)?, c.workers, duration))
-        .collect()
+/// One case without and with the agent, back to back (which goes first alternates, so
+/// drift in the machine's load does not favour either side).
+fn pair(
+    bin: &Path,
+    names: &Names,
+    case: Case,
+    duration: Duration,
+    agent_first: bool,
+) -> Result<Pair> {
+    let baseline = || {
+        storm::run(
+            &Spawn::new(case.shape, &names.storm)?,
+            case.workers,
+            duration,
+        )
+    };
+    if agent_first {
+        let (agent, cost) = with_agent(bin, names, case, duration)?;
+        Ok(Pair {
+            base: baseline()?,
+            agent,
+            cost,
+        })
+    } else {
+        let base = baseline()?;
+        let (agent, cost) = with_agent(bin, names, case, duration)?;
+        Ok(Pair { base, agent, cost })
+    }
 }
 
-/// Every case with a freshly started agent.
-fn with_agent(bin: &Path, names: &Names, duration: Duration) -> Result<Vec<(Storm, AgentCost)>> {
+/// One storm with a freshly started agent (stopped again afterwards).
+fn with_agent(
+    bin: &Path,
+    names: &Names,
+    case: Case,
+    duration: Duration,
+) -> Result<(Storm, AgentCost)> {
     let mut agent = Agent::start(bin, &names.agent_log, &names.storm, &names.ready)?;
     agent.wait_ready(&names.ready, Duration::from_secs(120))?;
-    let runs = CASES
-        .iter()
-        .map(|c| measured(&agent, names, *c, duration))
-        .collect();
+    let run = measured(&agent, names, case, duration);
     agent.stop()?;
-    runs
+    run
 }
 
 /// One storm with the agent running, and what the agent spent on it.
