@@ -26,7 +26,7 @@ use clap::{Parser, Subcommand};
 
 /// guard's developer tasks.
 #[derive(Parser)]
-#[command(name = "cargo xtask", about)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", about)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
