@@ -98,3 +98,40 @@ fn unit_says_what_the_agent_needs_and_no_more() {
         assert!(unit.contains(feature) && doc.contains(feature), "{feature} not explained in both unit and docs");
     }
 }
+
+/// `guard-agent doctor` in the sandbox of `sandbox-doctor.sh` with capabilities `caps`.
+fn sandboxed_doctor(caps: &str, unmount: bool) -> String {
+    let agent = deploy_test::agent_binary();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/sandbox-doctor.sh");
+    let out = run(
+        "unshare",
+        &["--mount", "--propagation", "private", "sh", script, agent.to_str().unwrap(), caps, if unmount { "yes" } else { "no" }],
+    );
+    assert_eq!(out.code, 0, "sandbox-doctor.sh (needs root):\n{}", out.all());
+    out.stdout
+}
+
+fn doctor_line<'a>(out: &'a str, key: &str) -> &'a str {
+    out.lines().find(|l| l.starts_with(key)).unwrap_or_else(|| panic!("no `{key}` line in doctor output:\n{out}"))
+}
+
+#[test]
+fn unit_capabilities_attach_under_a_read_only_sys() {
+    // The unit's three capabilities, NoNewPrivileges, read-only /sys and /proc/sys:
+    // the exec tracepoints load and attach, and the signal path is usable.
+    let out = sandboxed_doctor("+bpf,+perfmon,+sys_admin", false);
+    assert!(doctor_line(&out, "tracepoints").contains("yes"), "{out}");
+    assert!(doctor_line(&out, "send_signal").contains("yes"), "{out}");
+    // With tracefs and securityfs missing, the agent mounts them onto the read-only /sys.
+    let out = sandboxed_doctor("+bpf,+perfmon,+sys_admin", true);
+    assert!(doctor_line(&out, "tracepoints").contains("yes"), "mount onto a read-only /sys failed:\n{out}");
+}
+
+#[test]
+fn cap_sys_admin_is_what_mounts_tracefs() {
+    // Without CAP_SYS_ADMIN the same sandbox cannot mount tracefs: the reason it is in
+    // the unit's capability set (with the kernels before 5.8).
+    let out = sandboxed_doctor("+bpf,+perfmon", true);
+    let line = doctor_line(&out, "tracepoints");
+    assert!(line.contains("no") && line.contains("mounting tracefs"), "{out}");
+}
