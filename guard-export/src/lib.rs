@@ -3,8 +3,9 @@
 //! An [`ExecEvent`] is redacted by a [`Redactor`] into a [`Redacted`] event, the only
 //! input the mappings accept: [`to_ocsf`] (OCSF 1.8.0 Process Activity, the native
 //! format), [`to_ecs`] / [`to_bulk_lines`] (ECS 9 for Elastic `_bulk`) and [`to_hec`]
-//! (Splunk HEC envelope).
+//! (Splunk HEC envelope). [`audit`] is the signed, hash-chained audit log.
 
+pub mod audit;
 pub mod ecs;
 pub mod event;
 pub mod hec;
