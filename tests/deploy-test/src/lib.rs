@@ -26,12 +26,15 @@ pub fn read(rel: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
 }
 
-/// The release agent binary: `$GUARD_AGENT_BIN`, else `target/release/guard-agent`
-/// (built by `cargo xtask build`). Panics with the build command when it is missing.
+/// The release agent binary: `$GUARD_AGENT_BIN`, else `release/guard-agent` under
+/// `$CARGO_TARGET_DIR` or the repository's `target/` (built by `cargo xtask build`).
+/// Panics with the build command when it is missing.
 pub fn agent_binary() -> PathBuf {
-    let path = std::env::var_os("GUARD_AGENT_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_path("target/release/guard-agent"));
+    let path = std::env::var_os("GUARD_AGENT_BIN").map(PathBuf::from).unwrap_or_else(|| {
+        std::env::var_os("CARGO_TARGET_DIR")
+            .map_or_else(|| repo_path("target"), PathBuf::from)
+            .join("release/guard-agent")
+    });
     assert!(path.is_file(), "{} is missing: run `cargo xtask build` first (or set GUARD_AGENT_BIN)", path.display());
     path
 }
