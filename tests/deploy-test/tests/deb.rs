@@ -151,3 +151,31 @@ fn man_page_renders_cleanly_and_covers_every_verb() {
         assert!(rendered.contains(&format!("guard-agent {sub}")), "man page has no synopsis for `{sub}`");
     }
 }
+
+#[test]
+fn maintainer_scripts_do_what_the_docs_say() {
+    // Fresh install: daemon-reload only (not started, not enabled); upgrade: prerm does
+    // nothing, postinst try-restarts; removal: stop; purge: state directory gone.
+    let work = tempfile::tempdir().unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/maintainer-scripts.sh");
+    let debian = repo_path("deploy/debian");
+    let out = run(
+        "unshare",
+        &["--mount", "--propagation", "private", "sh", script, debian.to_str().unwrap(), work.path().to_str().unwrap()],
+    );
+    assert_eq!(out.code, 0, "maintainer-scripts.sh (needs root):\n{}", out.all());
+    let want = "\
+postinst configure: systemctl daemon-reload
+postinst configure: /var/lib/guard 700
+prerm upgrade 0.2.0-1: /var/lib/guard 700
+postinst configure 0.1.0-1: systemctl daemon-reload
+postinst configure 0.1.0-1: systemctl try-restart guard-agent.service
+postinst configure 0.1.0-1: /var/lib/guard 700
+prerm remove: systemctl stop guard-agent.service
+prerm remove: /var/lib/guard 700
+postrm remove: systemctl daemon-reload
+postrm remove: /var/lib/guard 700
+postrm purge: systemctl daemon-reload
+";
+    assert_eq!(out.stdout, want, "maintainer scripts called:\n{}", out.stdout);
+}
