@@ -3,7 +3,8 @@
 //! An [`ExecEvent`] is redacted by a [`Redactor`] into a [`Redacted`] event, the only
 //! input the mappings accept: [`to_ocsf`] (OCSF 1.8.0 Process Activity, the native
 //! format), [`to_ecs`] / [`to_bulk_lines`] (ECS 9 for Elastic `_bulk`) and [`to_hec`]
-//! (Splunk HEC envelope). [`audit`] is the signed, hash-chained audit log.
+//! (Splunk HEC envelope). [`audit`] is the signed, hash-chained audit log;
+//! [`sink`] delivers events (stdout, files, syslog) with queues, spool and retries.
 
 pub mod audit;
 pub mod ecs;
@@ -11,6 +12,7 @@ pub mod event;
 pub mod hec;
 pub mod ocsf;
 pub mod redact;
+pub mod sink;
 
 pub use ecs::{to_bulk_lines, to_ecs};
 pub use event::{Decision, EnforcedBy, ExecEvent};
