@@ -149,7 +149,7 @@ impl SinkConfig {
                     app_name: take("app").unwrap_or_else(|| "guard".into()),
                     ca,
                     server_name: take("server_name"),
-                    replay: Duration::from_millis(num(take("replay_ms"), "replay_ms", 5000)?),
+                    replay: Duration::from_millis(num(take("replay_ms"), "replay_ms", 1000)?),
                 })
             }
             "hec+https" | "hec+http" | "elastic+https" | "elastic+http" | "webhook+https" | "webhook+http" | "kafka" => {

@@ -47,7 +47,7 @@ pub struct SyslogConfig {
     pub ca: Option<PathBuf>,
     /// TLS server name if not `host`.
     pub server_name: Option<String>,
-    /// How long written frames are kept for replay after a broken connection (default 5 s).
+    /// How long written frames are kept for replay after a broken connection (default 1 s).
     pub replay: Duration,
 }
 
