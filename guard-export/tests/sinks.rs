@@ -20,7 +20,14 @@ fn sink_urls_parse_into_configs() {
     assert_eq!((c.transport, c.port, c.facility), (Transport::Udp, 514, 10));
     let SinkConfig::Syslog(c) = SinkConfig::parse("syslog+tls://[::1]?ca=/etc/ca.pem").unwrap() else { panic!() };
     assert_eq!((c.transport, c.host.as_str(), c.port, c.ca.as_deref()), (Transport::Tls, "::1", 6514, Some(std::path::Path::new("/etc/ca.pem"))));
-    for bad in ["syslog+tls://h", "file://relative", "ftp://x", "syslog+tcp://h:99999", "syslog+tcp://h?facility=nope", "syslog+tcp://h?bogus=1", "hec+https://h"] {
+    let SinkConfig::Http(c) = SinkConfig::parse("hec+https://splunk:8088?index=sec").unwrap() else { panic!() };
+    assert_eq!((c.kind, c.endpoint.as_str(), c.token_env.as_deref()), (sink::HttpKind::Hec, "https://splunk:8088/services/collector/event", Some("GUARD_HEC_TOKEN")));
+    assert_eq!(c.hec.index.as_deref(), Some("sec"));
+    let SinkConfig::Http(c) = SinkConfig::parse("elastic+https://es:9200/prefix?index=x&token_env=K").unwrap() else { panic!() };
+    assert_eq!((c.kind, c.endpoint.as_str(), c.index.as_str()), (sink::HttpKind::Elastic, "https://es:9200/prefix/_bulk", "x"));
+    let SinkConfig::Http(c) = SinkConfig::parse("webhook+https://h/in/guard").unwrap() else { panic!() };
+    assert_eq!((c.kind, c.endpoint.as_str(), c.token_env), (sink::HttpKind::Webhook, "https://h/in/guard", None));
+    for bad in ["syslog+tls://h", "file://relative", "ftp://x", "syslog+tcp://h:99999", "syslog+tcp://h?facility=nope", "syslog+tcp://h?bogus=1", "kafka://h:9092/t", "elastic+https://"] {
         let e = SinkConfig::parse(bad).unwrap_err();
         assert!(e.to_string().contains(bad), "{bad}: {e}");
     }

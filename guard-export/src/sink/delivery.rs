@@ -53,7 +53,7 @@ impl Default for DeliveryOptions {
 /// A sink's counters at one moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub struct Counters {
-    /// Events the sink accepted.
+    /// Events the sink accepted (rejected ones excluded).
     pub sent: u64,
     /// Event sends that failed and were retried (an event retried twice counts twice).
     pub retried: u64,
@@ -61,6 +61,8 @@ pub struct Counters {
     pub spooled: u64,
     /// Events lost because the spool was full (or could not be written).
     pub dropped: u64,
+    /// Events the destination refused for good (e.g. an Elasticsearch mapping error).
+    pub rejected: u64,
     /// Events waiting (memory and spool): the sink's lag.
     pub pending: u64,
 }
@@ -71,6 +73,7 @@ struct Atomics {
     retried: AtomicU64,
     spooled: AtomicU64,
     dropped: AtomicU64,
+    rejected: AtomicU64,
 }
 
 struct State {
@@ -160,6 +163,7 @@ impl SinkHandle {
             retried: c.retried.load(Ordering::Relaxed),
             spooled: c.spooled.load(Ordering::Relaxed),
             dropped: c.dropped.load(Ordering::Relaxed),
+            rejected: c.rejected.load(Ordering::Relaxed),
             pending: st.mem.len() as u64 + st.spool.records(),
         }
     }
@@ -239,9 +243,16 @@ fn worker(sh: Arc<Shared>, mut sink: Box<dyn Sink>) {
         };
         // Send it, retrying with backoff.
         let mut delay = sh.opts.backoff_min;
+        let mut refused = 0;
         loop {
             match sink.send(&batch) {
                 Ok(()) => break,
+                Err(SinkError::Rejected { count, reason }) => {
+                    eprintln!("guard-export: sink {}: {count} events rejected by the destination: {reason}", sh.name);
+                    sh.counts.rejected.fetch_add(count, Ordering::Relaxed);
+                    refused = count;
+                    break;
+                }
                 Err(e) => {
                     sh.counts.retried.fetch_add(batch.len() as u64, Ordering::Relaxed);
                     let past = deadline.is_some_and(|d| Instant::now() >= d);
@@ -286,6 +297,6 @@ fn worker(sh: Arc<Shared>, mut sink: Box<dyn Sink>) {
         } else if let Err(e) = st.spool.consume(n) {
             eprintln!("guard-export: sink {}: spool consume: {e}", sh.name);
         }
-        sh.counts.sent.fetch_add(n as u64, Ordering::Relaxed);
+        sh.counts.sent.fetch_add((n as u64).saturating_sub(refused), Ordering::Relaxed);
     }
 }

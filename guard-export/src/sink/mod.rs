@@ -8,15 +8,23 @@
 //! - `syslog+tcp://host[:514][?facility=F&app=NAME&replay_ms=MS]`
 //! - `syslog+tls://host[:6514]?ca=/path/ca.pem[&server_name=NAME&facility=F&app=NAME&replay_ms=MS]`
 //!
+//! - `hec+https://host:8088[/path]?token_env=VAR|token_file=PATH[&index=I&source=S&sourcetype=T&ca=PEM]`
+//!   (token from `GUARD_HEC_TOKEN` by default)
+//! - `elastic+https://host:9200[/prefix]?[index=guard-exec&token_env=VAR|token_file=PATH&ca=PEM]`
+//!   (API key, sent as `Authorization: ApiKey`)
+//! - `webhook+https://host/path[?token_env=VAR|token_file=PATH&ca=PEM]` (Bearer token)
+//!
 //! `facility` is a number (0–23) or a name (`auth`, `authpriv`, `daemon`, `local0`…`local7`, …).
 
 mod delivery;
 mod file;
+mod http;
 mod spool;
 mod syslog;
 
 pub use delivery::{Counters, DeliveryOptions, Encoder, SinkHandle};
 pub use file::{FileSink, StdoutSink};
+pub use http::{HttpConfig, HttpKind, HttpSink};
 pub use syslog::{SD_ID, SyslogConfig, SyslogSink, Transport, format_5424, frame_octet_counted};
 
 use std::path::PathBuf;
@@ -37,6 +45,15 @@ pub enum SinkError {
     /// The destination refused or failed a send.
     #[error("send failed: {0}")]
     Send(String),
+    /// The batch was delivered except `count` events the destination refuses for good
+    /// (not retried; counted as `rejected`).
+    #[error("{count} events rejected: {reason}")]
+    Rejected {
+        /// How many.
+        count: u64,
+        /// The destination's reasons.
+        reason: String,
+    },
 }
 
 /// A destination. `send` either accepts the whole batch or fails (the batch is retried).
@@ -69,6 +86,8 @@ pub enum SinkConfig {
     },
     /// `syslog+udp://`, `syslog+tcp://`, `syslog+tls://`
     Syslog(SyslogConfig),
+    /// `hec+https://`, `elastic+https://`, `webhook+https://` (and `+http` for tests)
+    Http(HttpConfig),
 }
 
 fn facility(s: &str) -> Option<u8> {
@@ -152,8 +171,45 @@ impl SinkConfig {
                     replay: Duration::from_millis(num(take("replay_ms"), "replay_ms", 1000)?),
                 })
             }
-            "hec+https" | "hec+http" | "elastic+https" | "elastic+http" | "webhook+https" | "webhook+http" | "kafka" => {
-                return Err(bad("this sink type is not implemented yet"));
+            "hec+https" | "hec+http" | "elastic+https" | "elastic+http" | "webhook+https" | "webhook+http" => {
+                let (kind, proto) = scheme.split_once('+').expect("matched above");
+                let kind = match kind {
+                    "hec" => HttpKind::Hec,
+                    "elastic" => HttpKind::Elastic,
+                    _ => HttpKind::Webhook,
+                };
+                let (authority, path) = rest.split_once('/').map_or((rest, String::new()), |(a, p)| (a, format!("/{p}")));
+                if authority.is_empty() {
+                    return Err(bad("missing host"));
+                }
+                let path = match (kind, path.as_str()) {
+                    (HttpKind::Hec, "" | "/") => "/services/collector/event".to_string(),
+                    (HttpKind::Elastic, "" | "/") => "/_bulk".to_string(),
+                    (HttpKind::Elastic, p) if !p.ends_with("/_bulk") => format!("{}/_bulk", p.trim_end_matches('/')),
+                    _ => path,
+                };
+                let mut hec = crate::hec::HecOptions::default();
+                if let Some(v) = take("source") {
+                    hec.source = v;
+                }
+                if let Some(v) = take("sourcetype") {
+                    hec.sourcetype = v;
+                }
+                hec.index = if kind == HttpKind::Hec { take("index") } else { None };
+                let token_file = take("token_file").map(PathBuf::from);
+                let token_env = take("token_env").or_else(|| {
+                    (token_file.is_none() && kind == HttpKind::Hec).then(|| "GUARD_HEC_TOKEN".to_string())
+                });
+                SinkConfig::Http(HttpConfig {
+                    kind,
+                    endpoint: format!("{proto}://{authority}{path}"),
+                    token_env,
+                    token_file,
+                    ca: take("ca").map(PathBuf::from),
+                    index: if kind == HttpKind::Elastic { take("index").unwrap_or_else(|| "guard-exec".into()) } else { String::new() },
+                    hec,
+                    timeout: Duration::from_millis(num(take("timeout_ms"), "timeout_ms", 10_000)?),
+                })
             }
             _ => return Err(bad("unknown sink scheme")),
         };
@@ -169,6 +225,7 @@ impl SinkConfig {
             SinkConfig::Stdout => Box::new(StdoutSink),
             SinkConfig::File { path, max_bytes, keep } => Box::new(FileSink::new(path.clone(), *max_bytes, *keep)),
             SinkConfig::Syslog(c) => Box::new(SyslogSink::new(c.clone())?),
+            SinkConfig::Http(c) => Box::new(HttpSink::new(c.clone())?),
         })
     }
 }
