@@ -66,7 +66,16 @@ fn main() -> ExitCode {
 }
 
 fn run(command: Command) -> Result<ExitCode> {
-    let setup = setup::run()?;
+    let setup = match setup::run() {
+        Ok(setup) => setup,
+        // `test` always ends with its totals line, even when it cannot start.
+        Err(e) if matches!(command, Command::Test(_)) => {
+            eprintln!("[xtask] FAILED: setup: {e:#}");
+            println!("{}", totals::Totals::FAIL);
+            return Ok(ExitCode::FAILURE);
+        }
+        Err(e) => return Err(e),
+    };
     match command {
         Command::Setup => {
             for k in &setup.kernels {

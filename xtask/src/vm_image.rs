@@ -40,9 +40,27 @@ pub struct Payload<'a> {
     pub host_bins: &'a [PathBuf],
 }
 
-/// Host programs that replace busybox applets in the guest: busybox picks the applet
-/// from `argv[0]`, so a busybox `true` run as `true-by-fd` would fail; coreutils' does not.
-const HOST_TOOLS: &[&str] = &["/usr/bin/true", "/usr/bin/false"];
+/// Host programs that replace busybox applets in the guest, so tests exec the same tools
+/// as on a Debian host: busybox picks the applet from `argv[0]` (a busybox `true` run as
+/// `true-by-fd` fails) and every applet's executable is `/bin/busybox`, which a policy
+/// keyed on the executable would see. Those missing on the host are skipped.
+const HOST_TOOLS: &[&str] = &[
+    "/usr/bin/true",
+    "/usr/bin/false",
+    "/usr/bin/rm",
+    "/usr/bin/ls",
+    "/usr/bin/cat",
+    "/usr/bin/dd",
+    "/usr/bin/cp",
+    "/usr/bin/mv",
+    "/usr/bin/mkdir",
+    "/usr/bin/touch",
+    "/usr/bin/env",
+    "/usr/bin/sleep",
+    "/usr/bin/id",
+    "/usr/bin/setpriv",
+    "/usr/bin/curl",
+];
 
 /// Writes the gzip'd initramfs for `payload` to `out`.
 pub fn build(payload: &Payload<'_>, out: &Path) -> Result<()> {
@@ -76,6 +94,7 @@ fn base_layout(archive: &mut Archive) -> Result<()> {
     archive.char_dev("/dev/null", 1, 3);
     archive.bytes("/etc/passwd", PASSWD, 0o644);
     archive.bytes("/etc/group", GROUP, 0o644);
+    archive.bytes("/etc/hosts", "127.0.0.1 localhost guard-vm\n::1 localhost\n", 0o644);
     let busybox = Path::new("/bin/busybox");
     if !busybox.exists() {
         bail!(
@@ -91,15 +110,12 @@ fn base_layout(archive: &mut Archive) -> Result<()> {
     Ok(())
 }
 
-/// Copies [`HOST_TOOLS`] (also under `/bin`) and `extra` into the guest; returns them
-/// for the library scan.
+/// Copies [`HOST_TOOLS`] present on the host and every `extra` (which must exist) into
+/// the guest, `/usr/bin/x` also as `/bin/x`; returns them for the library scan.
 fn host_tools(archive: &mut Archive, extra: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut copied = Vec::new();
-    for tool in HOST_TOOLS
-        .iter()
-        .map(PathBuf::from)
-        .chain(extra.iter().cloned())
-    {
+    let present = HOST_TOOLS.iter().map(PathBuf::from).filter(|t| t.exists());
+    for tool in present.chain(extra.iter().cloned()) {
         let real = std::fs::canonicalize(&tool)
             .with_context(|| format!("host tool {}", tool.display()))?;
         archive.host_file(&tool, &real, 0o755);
@@ -175,6 +191,7 @@ m bpf bpf /sys/fs/bpf
 m tracefs tracefs /sys/kernel/tracing
 m cgroup2 cgroup2 /sys/fs/cgroup
 hostname guard-vm
+ip link set lo up || echo "GUARD-VM-WARN loopback not up"
 echo "GUARD-VM-BOOTED kernel=$(uname -r) lsm=$(cat /sys/kernel/security/lsm 2>/dev/null)"
 export GUARD_AGENT_BIN=/guard/guard-agent GUARD_IN_VM=1 RUST_BACKTRACE=1
 probe() {
