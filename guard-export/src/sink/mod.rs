@@ -14,17 +14,21 @@
 //!   (API key, sent as `Authorization: ApiKey`)
 //! - `webhook+https://host/path[?token_env=VAR|token_file=PATH&ca=PEM]` (Bearer token)
 //!
+//! - `kafka://broker:port[,broker:port]/topic[?partition=N&timeout_ms=MS]`
+//!
 //! `facility` is a number (0–23) or a name (`auth`, `authpriv`, `daemon`, `local0`…`local7`, …).
 
 mod delivery;
 mod file;
 mod http;
+mod kafka;
 mod spool;
 mod syslog;
 
 pub use delivery::{Counters, DeliveryOptions, Encoder, SinkHandle};
 pub use file::{FileSink, StdoutSink};
 pub use http::{HttpConfig, HttpKind, HttpSink};
+pub use kafka::{KafkaConfig, KafkaSink};
 pub use syslog::{SD_ID, SyslogConfig, SyslogSink, Transport, format_5424, frame_octet_counted};
 
 use std::path::PathBuf;
@@ -88,6 +92,8 @@ pub enum SinkConfig {
     Syslog(SyslogConfig),
     /// `hec+https://`, `elastic+https://`, `webhook+https://` (and `+http` for tests)
     Http(HttpConfig),
+    /// `kafka://broker:port[,broker:port]/topic`
+    Kafka(KafkaConfig),
 }
 
 fn facility(s: &str) -> Option<u8> {
@@ -171,6 +177,21 @@ impl SinkConfig {
                     replay: Duration::from_millis(num(take("replay_ms"), "replay_ms", 1000)?),
                 })
             }
+            "kafka" => {
+                let (brokers, topic) = rest.split_once('/').ok_or_else(|| bad("kafka://broker:port/topic"))?;
+                let brokers: Vec<String> = brokers.split(',').filter(|b| !b.is_empty()).map(|b| {
+                    if b.contains(':') { b.to_string() } else { format!("{b}:9092") }
+                }).collect();
+                if brokers.is_empty() || topic.is_empty() || topic.contains('/') {
+                    return Err(bad("kafka://broker:port/topic"));
+                }
+                SinkConfig::Kafka(KafkaConfig {
+                    brokers,
+                    topic: topic.to_string(),
+                    partition: num(take("partition"), "partition", 0)? as i32,
+                    timeout: Duration::from_millis(num(take("timeout_ms"), "timeout_ms", 10_000)?),
+                })
+            }
             "hec+https" | "hec+http" | "elastic+https" | "elastic+http" | "webhook+https" | "webhook+http" => {
                 let (kind, proto) = scheme.split_once('+').expect("matched above");
                 let kind = match kind {
@@ -226,6 +247,7 @@ impl SinkConfig {
             SinkConfig::File { path, max_bytes, keep } => Box::new(FileSink::new(path.clone(), *max_bytes, *keep)),
             SinkConfig::Syslog(c) => Box::new(SyslogSink::new(c.clone())?),
             SinkConfig::Http(c) => Box::new(HttpSink::new(c.clone())?),
+            SinkConfig::Kafka(c) => Box::new(KafkaSink::new(c.clone())?),
         })
     }
 }
