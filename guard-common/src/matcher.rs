@@ -154,7 +154,8 @@ pub struct Scanner {
     comp_dots: u32,
     flags: u32,
     skipping: u32,
-    _pad: u32,
+    /// The byte being fed, kept in memory (see [`Scanner::fresh`]).
+    byte: u32,
 }
 
 impl Scanner {
@@ -177,13 +178,51 @@ impl Scanner {
             comp_dots: 0,
             flags: 0,
             skipping: 1,
-            _pad: 0,
+            byte: 0,
         }
+    }
+
+    /// Reads a field through memory. Every branch condition reads its inputs this way:
+    /// a value kept in a register stays refined by each comparison (`b == b'/'`,
+    /// `tok_len == 0`) and the kernel's verifier cannot merge the paths that follow, so
+    /// it explores every combination. Re-read values are unknown again at each test.
+    #[inline(always)]
+    fn fresh<V: Copy>(field: &V) -> V {
+        // SAFETY: a reference to a field of self.
+        unsafe { core::ptr::read_volatile(field) }
+    }
+
+    #[inline(always)]
+    fn b(&self) -> u8 {
+        Self::fresh(&self.byte) as u8
+    }
+
+    #[inline(always)]
+    fn set(field: &mut u32, value: u32) {
+        // SAFETY: a reference to a field of self.
+        unsafe { core::ptr::write_volatile(field, value) };
+    }
+
+    #[inline(always)]
+    fn add_flags(&mut self, bits: u32) {
+        let v = Self::fresh(&self.flags) | bits;
+        Self::set(&mut self.flags, v);
+    }
+
+    #[inline(always)]
+    fn has(&self, bits: u32) -> bool {
+        Self::fresh(&self.flags) & bits != 0
+    }
+
+    #[inline(always)]
+    fn tok_len(&self) -> u32 {
+        Self::fresh(&self.tok_len)
     }
 
     /// Feeds one byte of the argv blob (arguments separated by NUL).
     #[inline(always)]
     pub fn step<T: Tables>(&mut self, b: u8, t: &T) {
+        Self::set(&mut self.byte, u32::from(b));
         if b == 0 {
             self.end_arg(t);
             return;
@@ -195,10 +234,11 @@ impl Scanner {
         if self.scan.args == 0 {
             self.scan.first_name = if b == b'/' { FNV_BASIS } else { fnv(self.scan.first_name, b) };
         }
-        let lower = b.to_ascii_lowercase();
-        self.option_byte(b, t);
+        self.option_byte(t);
+        let lower = self.b().to_ascii_lowercase();
         self.tok_hash = fnv(self.tok_hash, lower);
-        self.path_byte(b, t);
+        self.path_byte(t);
+        let lower = self.b().to_ascii_lowercase();
         if lower.is_ascii_alphanumeric() || lower == b'_' {
             self.word_hash = fnv(self.word_hash, lower);
             self.word_len += 1;
@@ -217,38 +257,42 @@ impl Scanner {
     }
 
     #[inline(always)]
-    fn option_byte<T: Tables>(&mut self, b: u8, t: &T) {
-        match self.tok_len {
-            0 if b == b'-' => self.flags |= T_DASH,
-            0 if b == b'@' => self.flags |= T_AT,
-            0 if b == b'/' => self.start_path(t),
-            0 => self.flags |= T_NOT_OPT,
-            1 if self.flags & T_DASH != 0 && b == b'-' => self.flags |= T_LONG,
-            1 if self.flags & T_AT != 0 && b == b'/' => self.start_path(t),
-            _ => {}
+    fn option_byte<T: Tables>(&mut self, t: &T) {
+        if self.tok_len() == 0 {
+            match self.b() {
+                b'-' => self.add_flags(T_DASH),
+                b'@' => self.add_flags(T_AT),
+                b'/' => self.start_path(t),
+                _ => self.add_flags(T_NOT_OPT),
+            }
+        } else if self.tok_len() == 1 && self.b() == b'-' && self.has(T_DASH) {
+            self.add_flags(T_LONG);
+        } else if self.tok_len() == 1 && self.b() == b'/' && self.has(T_AT) {
+            self.start_path(t);
         }
-        if self.tok_len == 2 && self.flags & T_NOT_OPT != 0 && b == b'=' && self.tok_hash == fnv(fnv(FNV_BASIS, b'o'), b'f') {
-            self.flags |= T_OF;
+        if self.tok_len() == 2 && self.b() == b'=' && self.has(T_NOT_OPT) && self.tok_hash == fnv(fnv(FNV_BASIS, b'o'), b'f') {
+            self.add_flags(T_OF);
         }
-        if self.flags & T_PATH_NEXT != 0 {
-            self.flags &= !T_PATH_NEXT;
-            if b == b'/' {
+        if self.has(T_PATH_NEXT) {
+            let v = Self::fresh(&self.flags) & !T_PATH_NEXT;
+            Self::set(&mut self.flags, v);
+            if self.b() == b'/' {
                 self.start_path(t);
             }
         }
-        if b == b'=' && self.flags & T_EQ == 0 {
-            self.flags |= T_EQ | T_PATH_NEXT;
+        if self.b() == b'=' && !self.has(T_EQ) {
+            self.add_flags(T_EQ | T_PATH_NEXT);
             self.scan.keywords |= t.keyword(self.tok_hash);
         }
-        let short = self.flags & (T_DASH | T_LONG | T_EQ) == T_DASH;
-        if short && self.tok_len > 0 && b.is_ascii_alphanumeric() {
-            self.scan.letters |= 1u64 << letter_bit(b);
+        let short = Self::fresh(&self.flags) & (T_DASH | T_LONG | T_EQ) == T_DASH;
+        if short && self.tok_len() > 0 && self.b().is_ascii_alphanumeric() {
+            self.scan.letters |= 1u64 << letter_bit(self.b());
         }
     }
 
     #[inline(always)]
     fn start_path<T: Tables>(&mut self, t: &T) {
-        self.flags |= T_PATH;
+        self.add_flags(T_PATH);
         self.depth = 0;
         self.prefix_bits[0] = t.path(FNV_BASIS);
         self.begin_component();
@@ -262,19 +306,19 @@ impl Scanner {
     }
 
     #[inline(always)]
-    fn path_byte<T: Tables>(&mut self, b: u8, t: &T) {
-        if self.flags & T_PATH == 0 {
+    fn path_byte<T: Tables>(&mut self, t: &T) {
+        if !self.has(T_PATH) {
             return;
         }
-        if b == b'/' {
-            if self.tok_len > 0 || self.flags & (T_AT | T_EQ) != 0 {
+        if self.b() == b'/' {
+            if self.tok_len() > 0 || self.has(T_AT | T_EQ) {
                 self.end_component(t);
             }
             return;
         }
-        self.cur = fnv(self.cur, b);
+        self.cur = fnv(self.cur, self.b());
         self.comp_len += 1;
-        if b == b'.' {
+        if self.b() == b'.' {
             self.comp_dots += 1;
         }
     }
@@ -312,7 +356,7 @@ impl Scanner {
             }
         } else {
             self.end_word(t);
-            if self.flags & T_PATH != 0 {
+            if self.has(T_PATH) {
                 self.end_component(t);
                 self.path_facts(t);
             }
@@ -342,7 +386,7 @@ impl Scanner {
             | ((prefix & path_bit::LOG_PREFIX) >> 1);
         if depth >= 2 && self.stack[1] == HASH_DEV && t.path(self.stack[2]) & path_bit::DEV_SAFE == 0 {
             self.scan.paths |= fact::BLOCK_DEVICE;
-            if self.flags & T_OF != 0 {
+            if self.has(T_OF) {
                 self.scan.paths |= fact::BLOCK_DEVICE_OUT;
             }
         }

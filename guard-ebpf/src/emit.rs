@@ -56,18 +56,30 @@ pub fn copy_str(ev: &mut ExecEvent, data: *mut u8, off: usize, src: u64, mem: Me
             Mem::User => bpf_probe_read_user_str(dst, PATH_CAP as u32, src as *const _),
         }
     };
-    if n <= 0 {
+    if n < 0 {
         read_error(ev);
         return (0, false);
     }
-    let n = n as usize;
+    // Kernels before 6.5 return 0, not 1, for an empty string (its NUL is written).
+    let n = if n == 0 { 1 } else { n as usize };
     (n - 1, n == PATH_CAP)
+}
+
+/// Sets flag bits in the record through memory. The record lives in map memory, which
+/// the verifier does not track; a flag word kept in a register would instead carry a
+/// different constant down every branch, and the verifier would explore each
+/// combination of bits separately.
+#[inline(always)]
+pub fn set_flags(ev: &mut ExecEvent, bits: u32) {
+    let p = &raw mut ev.header.flags;
+    // SAFETY: a field of the scratch record.
+    unsafe { core::ptr::write_volatile(p, core::ptr::read_volatile(p) | bits) };
 }
 
 /// Notes a failed read in the record and in the counters.
 #[inline(always)]
 pub fn read_error(ev: &mut ExecEvent) {
-    ev.header.flags |= FLAG_READ_ERROR;
+    set_flags(ev, FLAG_READ_ERROR);
     bump(counter::READ_ERRORS);
 }
 

@@ -17,7 +17,7 @@ const SIGKILL: u32 = 9;
 
 use crate::{
     config::{kread, off},
-    emit::{Mem, begin, copy_str, read_error, submit},
+    emit::{Mem, begin, copy_str, read_error, set_flags, submit},
     maps::{STASH, scratch},
     path::write_file_path,
     policy::{config, judge, mode_of, name_hashes},
@@ -71,13 +71,13 @@ fn enforce(ev: &mut ExecEvent, data: *mut u8, cfg: &EnforceConfig, lsm_said: u8,
     ev.class = v.class;
     ev.rule_id = v.rule_id;
     if ev.header.flags & FLAG_ARGV_TRUNCATED != 0 {
-        ev.header.flags |= FLAG_SCAN_INCOMPLETE;
+        set_flags(ev, FLAG_SCAN_INCOMPLETE);
     }
     if v.decision != decision::DENY {
         return;
     }
     if cfg.path == path::LSM && lsm_said != 0 {
-        ev.header.flags |= FLAG_TAMPERED;
+        set_flags(ev, FLAG_TAMPERED);
     }
     // SAFETY: plain helper call; the current task is the new image.
     unsafe { bpf_send_signal(SIGKILL) };
@@ -94,13 +94,13 @@ fn strings(ev: &mut ExecEvent, data: *mut u8, bprm: u64) -> usize {
     let (m, cut2) = copy_str(ev, data, n, interp, Mem::Kernel);
     ev.interp_len = m as u32;
     if cut || cut2 {
-        ev.header.flags |= FLAG_FILENAME_TRUNCATED;
+        set_flags(ev, FLAG_FILENAME_TRUNCATED);
     }
     let file: u64 = kread(bprm, off!(bprm_file)).unwrap_or(0);
     let (e, whole) = write_file_path(data, n + m, file);
     ev.exe_len = e as u32;
     if !whole {
-        ev.header.flags |= FLAG_EXE_TRUNCATED;
+        set_flags(ev, FLAG_EXE_TRUNCATED);
     }
     n + m + e
 }
@@ -117,7 +117,7 @@ fn argv(ev: &mut ExecEvent, data: *mut u8, pos: usize, task: u64, bprm: u64) -> 
     let mut len = size;
     if len > ARGV_CAP {
         len = ARGV_CAP;
-        ev.header.flags |= FLAG_ARGV_TRUNCATED;
+        set_flags(ev, FLAG_ARGV_TRUNCATED);
     }
     let len = len & 0xffff;
     // SAFETY: masked offset plus a length below 64 KiB stays inside the scratch data.

@@ -7,9 +7,10 @@
 use aya_ebpf::{
     helpers::{
         bpf_get_current_pid_tgid,
-        generated::{bpf_get_current_task, bpf_probe_read_user},
+        generated::{bpf_get_current_task, bpf_loop, bpf_probe_read_user, bpf_probe_read_user_str},
     },
-    macros::tracepoint,
+    macros::{map, tracepoint},
+    maps::PerCpuArray,
     programs::TracePointContext,
 };
 use guard_common::event::{
@@ -21,7 +22,7 @@ use guard_common::enforce::{decision, path};
 
 use crate::{
     policy::{config, mode_of},
-    emit::{Mem, begin, copy_str, read_error, submit},
+    emit::{Mem, begin, copy_str, set_flags, submit},
     maps::{STASH, bump, scratch},
     task::fill_identity,
 };
@@ -86,7 +87,7 @@ fn exit(ctx: &TracePointContext) -> Option<()> {
     let (n, cut) = copy_str(&mut s.event, data, 0, stash.filename, Mem::User);
     s.event.filename_len = n as u32;
     if cut {
-        s.event.header.flags |= FLAG_FILENAME_TRUNCATED;
+        set_flags(&mut s.event, FLAG_FILENAME_TRUNCATED);
     }
     let len = caller_argv(&mut s.event, data, n, stash.argv);
     lsm_outcome(&mut s.event, &stash);
@@ -94,53 +95,84 @@ fn exit(ctx: &TracePointContext) -> Option<()> {
     Some(())
 }
 
+/// Where the copy of the caller's argv is (per CPU; map memory so the verifier checks
+/// the step once, see `set_flags`).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct ArgvCopy {
+    argv: u64,
+    used: u64,
+    argc: u64,
+    /// 0 copying, 1 complete, 2 cut at the capture limit.
+    state: u64,
+}
+
+#[map]
+static ARGV_COPY: PerCpuArray<ArgvCopy> = PerCpuArray::with_max_entries(1, 0);
+
+#[repr(C)]
+struct CopyCtx {
+    base: *mut u8,
+    copy: *mut ArgvCopy,
+}
+
 /// Copies the caller's argv, one string at a time; returns the bytes copied.
 #[inline(always)]
 pub fn caller_argv(ev: &mut ExecEvent, data: *mut u8, pos: usize, argv: u64) -> usize {
+    let Some(copy) = ARGV_COPY.get_ptr_mut(0) else {
+        return 0;
+    };
+    // SAFETY: this CPU's slot.
+    unsafe { *copy = ArgvCopy { argv, used: 0, argc: 0, state: 0 } };
     // SAFETY: masked offset inside the scratch data.
-    let base = unsafe { data.add(pos & DATA_OFF_MASK) };
-    let mut used = 0usize;
-    let mut argc = 0u32;
-    let mut complete = false;
-    for i in 0..FAILED_ARGS_MAX {
-        let mut arg: u64 = 0;
-        // SAFETY: the helper checks the user address.
-        let ret = unsafe {
-            bpf_probe_read_user((&raw mut arg).cast(), 8, (argv + (i as u64) * 8) as *const _)
-        };
-        if ret != 0 || arg == 0 {
-            complete = true;
-            break;
-        }
-        let room = ARGV_CAP.wrapping_sub(used) & 0xffff;
-        // SAFETY: masked offset plus a size below 64 KiB stays inside the scratch data.
-        let n = unsafe {
-            aya_ebpf::helpers::generated::bpf_probe_read_user_str(
-                base.add(used & 0x7fff).cast(),
-                room as u32,
-                arg as *const _,
-            )
-        };
-        if n <= 0 {
-            read_error(ev);
-            complete = true;
-            break;
-        }
-        argc += 1;
-        used += n as usize;
-        if n as usize >= room {
-            ev.header.flags |= FLAG_ARGV_TRUNCATED | FLAG_ARGC_LOWER_BOUND;
-            complete = true;
-            break;
-        }
+    let mut ctx = CopyCtx { base: unsafe { data.add(pos & DATA_OFF_MASK) }, copy };
+    // SAFETY: the callback writes masked offsets of the scratch data only.
+    unsafe { bpf_loop(FAILED_ARGS_MAX as u32, copy_step as *mut _, (&raw mut ctx).cast(), 0) };
+    // SAFETY: as above.
+    let c = unsafe { *copy };
+    if c.state != 1 {
+        set_flags(ev, FLAG_ARGV_TRUNCATED | FLAG_ARGC_LOWER_BOUND);
     }
-    if !complete {
-        ev.header.flags |= FLAG_ARGV_TRUNCATED | FLAG_ARGC_LOWER_BOUND;
-    }
-    ev.argc = argc;
+    let used = c.used as usize & 0xffff;
+    ev.argc = c.argc as u32;
     ev.args_size = used as u32;
     ev.argv_len = used as u32;
     used
+}
+
+extern "C" fn copy_step(index: u64, ctx: *mut core::ffi::c_void) -> i64 {
+    // SAFETY: `ctx` is the CopyCtx on the caller's stack; `copy` is this CPU's slot.
+    let (base, c) = unsafe {
+        let ctx = &*ctx.cast::<CopyCtx>();
+        if ctx.copy.is_null() {
+            return 1;
+        }
+        (ctx.base, &mut *ctx.copy)
+    };
+    let mut arg: u64 = 0;
+    // SAFETY: the helper checks the user address.
+    let ret = unsafe { bpf_probe_read_user((&raw mut arg).cast(), 8, (c.argv + index * 8) as *const _) };
+    if ret != 0 || arg == 0 {
+        c.state = 1;
+        return 1;
+    }
+    let used = c.used as usize & 0xffff;
+    let room = ARGV_CAP.wrapping_sub(used) & 0xffff;
+    // SAFETY: masked offset plus a size below 64 KiB stays inside the scratch data.
+    let n = unsafe { bpf_probe_read_user_str(base.add(used & 0x7fff).cast(), room as u32, arg as *const _) };
+    if n < 0 {
+        c.state = 1;
+        return 1;
+    }
+    // Kernels before 6.5 return 0, not 1, for an empty string (its NUL is written).
+    let n = if n == 0 { 1 } else { n };
+    c.argc += 1;
+    c.used = (used + n as usize) as u64;
+    if n as usize >= room {
+        c.state = 2;
+        return 1;
+    }
+    0
 }
 
 /// Carries the LSM hook's decision into the failed exec's event.

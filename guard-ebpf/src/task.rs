@@ -6,7 +6,10 @@ use aya_ebpf::helpers::{
 };
 use guard_common::event::{ExecEvent, FLAG_TTY};
 
-use crate::config::{kread, off};
+use crate::{
+    config::{kread, off},
+    emit::set_flags,
+};
 
 /// Fills the identity fields of `ev` from the current task (`task` is its pointer).
 #[inline(always)]
@@ -46,7 +49,7 @@ fn fill_session(ev: &mut ExecEvent, task: u64) {
     let signal: u64 = kread(task, off!(task_signal)).unwrap_or(0);
     let tty: u64 = kread(signal, off!(signal_tty)).unwrap_or(0);
     if tty != 0 {
-        ev.header.flags |= FLAG_TTY;
+        set_flags(ev, FLAG_TTY);
     }
     let sid_pid: u64 = kread(signal, off!(signal_sid_pid)).unwrap_or(0);
     ev.sid = kread(sid_pid, off!(pid_nr)).unwrap_or(0);

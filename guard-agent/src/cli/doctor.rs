@@ -84,7 +84,7 @@ fn examine() -> Report {
             Check { usable: true, detail: "ring buffer map created".into() },
             Check::from_result(loader::attach_capture(&mut ebpf).map_err(anyhow::Error::from), "exec tracepoints loaded and attached"),
             Check::from_result(load_send_signal(&mut ebpf), "a tracepoint program calling bpf_send_signal loads"),
-            Check::from_result(load_lsm(&mut ebpf), "an lsm/bprm_check_security program loads and attaches"),
+            Check::from_result(load_lsm(&mut ebpf), "guard's lsm/bprm_check_security program loads and attaches"),
         ),
         Err(e) => {
             let failed = || Check { usable: false, detail: format!("eBPF object did not load: {e:#}") };
@@ -121,13 +121,18 @@ fn load_send_signal(ebpf: &mut aya::Ebpf) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Loads guard's own `bprm_check_security` program (not a trivial stand-in: the
+/// verifier must accept the real one on this kernel), attaches it and detaches it.
 fn load_lsm(ebpf: &mut aya::Ebpf) -> anyhow::Result<()> {
     let btf = aya::Btf::from_sys_fs()?;
+    let started = std::time::Instant::now();
     let prog: &mut Lsm = ebpf
-        .program_mut("probe_lsm")
-        .ok_or_else(|| anyhow::anyhow!("probe_lsm missing"))?
+        .program_mut("bprm_check_security")
+        .ok_or_else(|| anyhow::anyhow!("bprm_check_security missing"))?
         .try_into()?;
     prog.load("bprm_check_security", &btf)?;
+    let insns = prog.info().ok().and_then(|i| i.verified_instruction_count());
+    tracing::debug!(program = "bprm_check_security", load_ms = started.elapsed().as_millis() as u64, verified_insns = ?insns, "loaded");
     let link = prog.attach()?;
     prog.detach(link)?;
     Ok(())

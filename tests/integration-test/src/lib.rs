@@ -73,7 +73,9 @@ impl Agent {
             }
         });
         let mut agent = Self { child, lines, stdout: Some(stdout), stderr };
-        if ready_rx.recv_timeout(Duration::from_secs(60)).is_err() {
+        // Loading runs the verifier; under qemu's software emulation that takes far longer.
+        let attach_timeout = if std::env::var("GUARD_IN_VM").is_ok_and(|v| v == "1") { 600 } else { 60 };
+        if ready_rx.recv_timeout(Duration::from_secs(attach_timeout)).is_err() {
             let _ = agent.child.kill();
             bail!("agent did not attach: {}", agent.stderr.lock().unwrap());
         }

