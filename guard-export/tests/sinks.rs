@@ -27,7 +27,9 @@ fn sink_urls_parse_into_configs() {
     assert_eq!((c.kind, c.endpoint.as_str(), c.index.as_str()), (sink::HttpKind::Elastic, "https://es:9200/prefix/_bulk", "x"));
     let SinkConfig::Http(c) = SinkConfig::parse("webhook+https://h/in/guard").unwrap() else { panic!() };
     assert_eq!((c.kind, c.endpoint.as_str(), c.token_env), (sink::HttpKind::Webhook, "https://h/in/guard", None));
-    for bad in ["syslog+tls://h", "file://relative", "ftp://x", "syslog+tcp://h:99999", "syslog+tcp://h?facility=nope", "syslog+tcp://h?bogus=1", "kafka://h:9092/t", "elastic+https://"] {
+    let SinkConfig::Kafka(c) = SinkConfig::parse("kafka://k1:9093,k2/guard-exec").unwrap() else { panic!() };
+    assert_eq!((c.brokers, c.topic.as_str(), c.partition), (vec!["k1:9093".to_string(), "k2:9092".to_string()], "guard-exec", 0));
+    for bad in ["syslog+tls://h", "file://relative", "ftp://x", "syslog+tcp://h:99999", "syslog+tcp://h?facility=nope", "syslog+tcp://h?bogus=1", "kafka://h:9092", "elastic+https://", "mqtt://h"] {
         let e = SinkConfig::parse(bad).unwrap_err();
         assert!(e.to_string().contains(bad), "{bad}: {e}");
     }
