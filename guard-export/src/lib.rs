@@ -4,11 +4,13 @@
 //! input the mappings accept: [`to_ocsf`] (OCSF 1.8.0 Process Activity, the native
 //! format), [`to_ecs`] / [`to_bulk_lines`] (ECS 9 for Elastic `_bulk`) and [`to_hec`]
 //! (Splunk HEC envelope). [`audit`] is the signed, hash-chained audit log;
-//! [`sink`] delivers events (stdout, files, syslog) with queues, spool and retries.
+//! [`sink`] delivers events (stdout, file, syslog, HEC, `_bulk`, webhook, Kafka) with
+//! queues, spool and retries. [`Exporter`] ties them together for the agent.
 
 pub mod audit;
 pub mod ecs;
 pub mod event;
+pub mod exporter;
 pub mod hec;
 pub mod ocsf;
 pub mod redact;
@@ -16,6 +18,7 @@ pub mod sink;
 
 pub use ecs::{to_bulk_lines, to_ecs};
 pub use event::{Decision, EnforcedBy, ExecEvent};
+pub use exporter::{ExportError, Exporter, ExporterConfig};
 pub use hec::{HecOptions, to_hec};
 pub use ocsf::to_ocsf;
 pub use redact::{Redacted, RedactError, Redactor};

@@ -1,0 +1,55 @@
+//! The agent-facing façade: one call per event reaches the audit log and every sink,
+//! redacted.
+
+mod common;
+
+use std::time::Duration;
+
+use guard_export::audit::{self, AuditOptions};
+use guard_export::sink::DeliveryOptions;
+use guard_export::{Decision, ExecEvent, Exporter, ExporterConfig};
+
+#[test]
+fn export_reaches_audit_log_and_sinks_redacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("events.json");
+    let log = dir.path().join("audit.log");
+    let cfg = ExporterConfig {
+        sinks: vec![format!("file://{}", out.display())],
+        delivery: DeliveryOptions { spool_dir: dir.path().join("spool"), shutdown_timeout: Duration::from_secs(5), ..Default::default() },
+        redact: vec![r"ghp_[A-Za-z0-9]+".into()],
+        audit_log: Some(log.clone()),
+        audit_key: None,
+        audit: AuditOptions { every_records: 3, every: Duration::from_secs(3600) },
+    };
+    let mut exp = Exporter::start(&cfg).unwrap();
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        let mut e = common::sample(if i == 4 { Decision::Deny } else { Decision::Allow });
+        e.id = ExecEvent::new_id();
+        e.argv.push(b"ghp_abcdef123".to_vec());
+        ids.push(e.id.to_string());
+        exp.export(e).unwrap();
+    }
+    let counters = exp.close().unwrap();
+    assert_eq!(counters.len(), 1);
+    assert_eq!((counters[0].1.sent, counters[0].1.pending), (10, 0));
+    let text = std::fs::read_to_string(&out).unwrap();
+    let got: Vec<String> = text.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["metadata"]["uid"].as_str().unwrap().to_string()).collect();
+    assert_eq!(got, ids);
+    assert!(!text.contains("ghp_abcdef123") && text.contains("[REDACTED]"));
+    let key_path = dir.path().join("audit.log.key");
+    let key = audit::load_or_create_key(&key_path).unwrap();
+    let rep = audit::verify(&log, Some(&key.verifying_key())).unwrap();
+    assert!(rep.is_intact(), "{rep}");
+    assert_eq!(rep.events, 10);
+    assert!(!std::fs::read_to_string(&log).unwrap().contains("ghp_abcdef123"));
+}
+
+#[test]
+fn bad_configuration_is_refused_at_start() {
+    let cfg = ExporterConfig { sinks: vec!["syslog+tls://h".into()], ..Default::default() };
+    assert!(Exporter::start(&cfg).is_err());
+    let cfg = ExporterConfig { redact: vec!["(".into()], ..Default::default() };
+    assert!(Exporter::start(&cfg).is_err());
+}
