@@ -46,7 +46,8 @@ async fn connect(cfg: &KafkaConfig) -> Result<PartitionClient, String> {
         init_backoff: Duration::from_millis(50),
         max_backoff: Duration::from_secs(1),
         base: 2.0,
-        deadline: Some(cfg.timeout),
+        // Short: the delivery worker does the real retrying, with its own backoff.
+        deadline: Some(cfg.timeout.min(Duration::from_secs(2))),
     };
     let client: Client = ClientBuilder::new(cfg.brokers.clone())
         .client_id("guard")
@@ -90,7 +91,7 @@ impl Sink for KafkaSink {
         let cfg = self.cfg.clone();
         let client = self.client.clone();
         let res = self.rt.block_on(async move {
-            tokio::time::timeout(cfg.timeout * 2, async {
+            tokio::time::timeout(cfg.timeout, async {
                 let client = match client {
                     Some(c) => c,
                     None => Arc::new(connect(&cfg).await?),
