@@ -37,7 +37,8 @@ pub fn severity(ev: &ExecEvent) -> (u8, &'static str) {
 pub fn disposition(ev: &ExecEvent) -> (u8, &'static str, u8, &'static str) {
     match ev.decision {
         Decision::Deny => (2, "Denied", 2, "Blocked"),
-        Decision::Audit => (1, "Allowed", 15, "Detected"),
+        // OCSF 1.6+: Observed (3) = neither allowed nor denied by the control, as an IDS.
+        Decision::Audit => (3, "Observed", 15, "Detected"),
         Decision::Allow => (1, "Allowed", 1, "Allowed"),
     }
 }

@@ -59,7 +59,8 @@ fn security_control_fields_follow_the_decision() {
     assert_eq!(deny["policy"]["version"], "deadbeef");
     assert_eq!(deny["process"]["file"]["path"], "/usr/bin/rm", "failed exec falls back to filename");
     let audit = to_ocsf(&red.apply(sample(Decision::Audit)));
-    assert_eq!((audit["action_id"].as_u64(), audit["disposition_id"].as_u64()), (Some(1), Some(15)));
+    assert_eq!((audit["action_id"].as_u64(), audit["disposition_id"].as_u64()), (Some(3), Some(15)));
+    assert_eq!(audit["action"], "Observed");
     assert_eq!(audit["is_alert"], true);
     let allow = to_ocsf(&red.apply(sample(Decision::Allow)));
     assert_eq!((allow["action_id"].as_u64(), allow["disposition_id"].as_u64()), (Some(1), Some(1)));
