@@ -41,45 +41,72 @@ pub fn boot(
     first_marker: &str,
 ) -> Result<Boot> {
     let partial = log_path.with_extension(format!("{}.partial", std::process::id()));
-    let mut log_file =
-        File::create(&partial).with_context(|| format!("creating {}", partial.display()))?;
-    let start = Instant::now();
+    let mut console = Console::create(&partial, first_marker)?;
     let mut child = command(kernel, initrd)
         .spawn()
         .context("starting qemu-system-x86_64")?;
     let lines = spawn_reader(&mut child)?;
-    let (mut log, mut first_marker_secs) = (String::new(), None);
-    let mut stdout = std::io::stdout();
     let timed_out = loop {
         match lines.recv_timeout(Duration::from_millis(200)) {
-            Ok(line) => {
-                if first_marker_secs.is_none() && line.contains(first_marker) {
-                    first_marker_secs = Some(start.elapsed().as_secs_f64());
-                }
-                writeln!(stdout, "{line}")?;
-                writeln!(log_file, "{line}")?;
-                log.push_str(&line);
-                log.push('\n');
-            }
+            Ok(line) => console.line(&line)?,
             Err(mpsc::RecvTimeoutError::Disconnected) => break false,
-            Err(mpsc::RecvTimeoutError::Timeout) if start.elapsed() > timeout => break true,
+            Err(mpsc::RecvTimeoutError::Timeout) if console.start.elapsed() > timeout => {
+                break true;
+            }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
         }
     };
     if timed_out {
         let _ = child.kill();
-        writeln!(log_file, "GUARD-VM-TIMEOUT after {}s", timeout.as_secs())?;
+        writeln!(
+            console.file,
+            "GUARD-VM-TIMEOUT after {}s",
+            timeout.as_secs()
+        )?;
     }
     let status = child.wait()?;
-    writeln!(log_file, "qemu exited: {status}")?;
-    drop(log_file);
+    writeln!(console.file, "qemu exited: {status}")?;
     std::fs::rename(&partial, log_path)?;
     Ok(Boot {
-        log,
+        elapsed: console.start.elapsed(),
+        log: console.log,
         timed_out,
-        elapsed: start.elapsed(),
-        first_marker_secs,
+        first_marker_secs: console.first_marker_secs,
     })
+}
+
+/// Where console lines go: the terminal, the log file and memory.
+struct Console<'a> {
+    file: File,
+    log: String,
+    start: Instant,
+    first_marker: &'a str,
+    first_marker_secs: Option<f64>,
+}
+
+impl<'a> Console<'a> {
+    fn create(path: &Path, first_marker: &'a str) -> Result<Self> {
+        let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        let start = Instant::now();
+        Ok(Self {
+            file,
+            log: String::new(),
+            start,
+            first_marker,
+            first_marker_secs: None,
+        })
+    }
+
+    fn line(&mut self, line: &str) -> Result<()> {
+        if self.first_marker_secs.is_none() && line.contains(self.first_marker) {
+            self.first_marker_secs = Some(self.start.elapsed().as_secs_f64());
+        }
+        writeln!(std::io::stdout(), "{line}")?;
+        writeln!(self.file, "{line}")?;
+        self.log.push_str(line);
+        self.log.push('\n');
+        Ok(())
+    }
 }
 
 /// The qemu command line. Stdin is /dev/null so the terminal is left alone.

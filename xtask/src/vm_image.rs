@@ -94,7 +94,11 @@ fn base_layout(archive: &mut Archive) -> Result<()> {
     archive.char_dev("/dev/null", 1, 3);
     archive.bytes("/etc/passwd", PASSWD, 0o644);
     archive.bytes("/etc/group", GROUP, 0o644);
-    archive.bytes("/etc/hosts", "127.0.0.1 localhost guard-vm\n::1 localhost\n", 0o644);
+    archive.bytes(
+        "/etc/hosts",
+        "127.0.0.1 localhost guard-vm\n::1 localhost\n",
+        0o644,
+    );
     let busybox = Path::new("/bin/busybox");
     if !busybox.exists() {
         bail!(
