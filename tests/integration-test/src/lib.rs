@@ -20,7 +20,12 @@ use serde_json::Value;
 /// The agent binary: `GUARD_AGENT_BIN`, else the workspace's release build.
 pub fn agent_bin() -> PathBuf {
     std::env::var_os("GUARD_AGENT_BIN").map_or_else(
-        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/release/guard-agent")),
+        || {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../target/release/guard-agent"
+            ))
+        },
         PathBuf::from,
     )
 }
@@ -28,7 +33,11 @@ pub fn agent_bin() -> PathBuf {
 /// Fails clearly when the tests cannot load programs.
 pub fn require_root() {
     // SAFETY: plain syscall.
-    assert_eq!(unsafe { libc::geteuid() }, 0, "integration tests load eBPF programs: run them as root");
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "integration tests load eBPF programs: run them as root"
+    );
 }
 
 /// A running `guard-agent run`, with its stdout collected line by line.
@@ -72,10 +81,22 @@ impl Agent {
                 log.lock().unwrap().push('\n');
             }
         });
-        let mut agent = Self { child, lines, stdout: Some(stdout), stderr };
+        let mut agent = Self {
+            child,
+            lines,
+            stdout: Some(stdout),
+            stderr,
+        };
         // Loading runs the verifier; under qemu's software emulation that takes far longer.
-        let attach_timeout = if std::env::var("GUARD_IN_VM").is_ok_and(|v| v == "1") { 600 } else { 60 };
-        if ready_rx.recv_timeout(Duration::from_secs(attach_timeout)).is_err() {
+        let attach_timeout = if std::env::var("GUARD_IN_VM").is_ok_and(|v| v == "1") {
+            600
+        } else {
+            60
+        };
+        if ready_rx
+            .recv_timeout(Duration::from_secs(attach_timeout))
+            .is_err()
+        {
             let _ = agent.child.kill();
             bail!("agent did not attach: {}", agent.stderr.lock().unwrap());
         }
@@ -106,7 +127,9 @@ impl Agent {
 
     /// The agent's own `status --json` while it runs.
     pub fn status(&self) -> anyhow::Result<Value> {
-        let out = Command::new(agent_bin()).args(["status", "--json"]).output()?;
+        let out = Command::new(agent_bin())
+            .args(["status", "--json"])
+            .output()?;
         if !out.status.success() {
             bail!("status failed: {}", String::from_utf8_lossy(&out.stderr));
         }
@@ -137,7 +160,10 @@ impl Agent {
             bail!("agent exited with {status}: {log}");
         }
         let lines = std::mem::take(&mut *self.lines.lock().unwrap());
-        let events = lines.iter().map(|l| parse_line(l)).collect::<anyhow::Result<Vec<_>>>()?;
+        let events = lines
+            .iter()
+            .map(|l| parse_line(l))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(Events { events, log })
     }
 }
@@ -161,7 +187,11 @@ impl Events {
     pub fn with_token(&self, token: &str) -> Vec<&Value> {
         self.events
             .iter()
-            .filter(|e| e["argv"].as_array().is_some_and(|a| a.iter().any(|x| x.as_str() == Some(token))))
+            .filter(|e| {
+                e["argv"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|x| x.as_str() == Some(token)))
+            })
             .collect()
     }
 
@@ -169,7 +199,10 @@ impl Events {
     pub fn one(&self, token: &str) -> anyhow::Result<&Value> {
         match self.with_token(token).as_slice() {
             [one] => Ok(one),
-            many => bail!("expected exactly one event with {token}, found {}: {many:?}", many.len()),
+            many => bail!(
+                "expected exactly one event with {token}, found {}: {many:?}",
+                many.len()
+            ),
         }
     }
 }
@@ -200,11 +233,18 @@ pub fn bytes_of(v: &Value) -> Vec<u8> {
 
 /// argv of an event as exact bytes, cross-checked against `argv_base64` when present.
 pub fn argv_of(event: &Value) -> Vec<Vec<u8>> {
-    let argv: Vec<Vec<u8>> = event["argv"].as_array().map(|a| a.iter().map(bytes_of).collect()).unwrap_or_default();
+    let argv: Vec<Vec<u8>> = event["argv"]
+        .as_array()
+        .map(|a| a.iter().map(bytes_of).collect())
+        .unwrap_or_default();
     if let Some(b64) = event["argv_base64"].as_array() {
         let exact: Vec<Vec<u8>> = b64
             .iter()
-            .map(|s| base64::engine::general_purpose::STANDARD.decode(s.as_str().unwrap_or_default()).unwrap())
+            .map(|s| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(s.as_str().unwrap_or_default())
+                    .unwrap()
+            })
             .collect();
         assert_eq!(argv, exact, "argv and argv_base64 disagree in {event}");
     }
@@ -215,15 +255,24 @@ pub fn argv_of(event: &Value) -> Vec<Vec<u8>> {
 pub fn token(tag: &str) -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
-    format!("guard-test-{}-{tag}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "guard-test-{}-{tag}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// The comm of the calling thread (what the kernel reports as a child's parent comm).
 pub fn thread_comm() -> String {
-    std::fs::read_to_string("/proc/thread-self/comm").unwrap_or_default().trim().to_owned()
+    std::fs::read_to_string("/proc/thread-self/comm")
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
 }
 
 /// Real path of a program as the kernel resolves it (symlinks followed).
 pub fn real_path(p: &str) -> String {
-    std::fs::canonicalize(p).map(|p| p.display().to_string()).unwrap_or_default()
+    std::fs::canonicalize(p)
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
 }

@@ -14,14 +14,19 @@ const TRUE: &str = "/bin/true";
 
 /// Runs `/bin/true` with `args` (argv[0] is "/bin/true") and returns the child's pid.
 fn run_true(args: &[Vec<u8>]) -> u32 {
-    let mut child = Command::new(TRUE).args(args.iter().map(|a| OsStr::from_bytes(a))).spawn().expect("spawn /bin/true");
+    let mut child = Command::new(TRUE)
+        .args(args.iter().map(|a| OsStr::from_bytes(a)))
+        .spawn()
+        .expect("spawn /bin/true");
     let pid = child.id();
     assert!(child.wait().expect("wait").success());
     pid
 }
 
 fn full_argv(args: &[Vec<u8>]) -> Vec<Vec<u8>> {
-    std::iter::once(TRUE.as_bytes().to_vec()).chain(args.iter().cloned()).collect()
+    std::iter::once(TRUE.as_bytes().to_vec())
+        .chain(args.iter().cloned())
+        .collect()
 }
 
 fn args_size(argv: &[Vec<u8>]) -> u64 {
@@ -35,11 +40,25 @@ fn shape(i: usize, tok: &str) -> Vec<Vec<u8>> {
     match i % 9 {
         0 => vec![t],
         1 => vec![t, v(""), v(""), v("x"), v("")],
-        2 => vec![t, v("a b"), v("'single'"), v("\"double\""), v("back\\slash"), v("$HOME *")],
-        3 => vec![t, b"\xff\xfe".to_vec(), b"ok\x80tail".to_vec(), b"\xc3".to_vec()],
+        2 => vec![
+            t,
+            v("a b"),
+            v("'single'"),
+            v("\"double\""),
+            v("back\\slash"),
+            v("$HOME *"),
+        ],
+        3 => vec![
+            t,
+            b"\xff\xfe".to_vec(),
+            b"ok\x80tail".to_vec(),
+            b"\xc3".to_vec(),
+        ],
         4 => vec![t, v("héllo"), v("日本語"), v("🙂")],
         5 => vec![t, v("line\nbreak"), v("tab\there"), vec![1, 2, 0x7f]],
-        6 if i % 90 == 6 => std::iter::once(t).chain((0..300).map(|n| format!("arg{n}").into_bytes())).collect(),
+        6 if i % 90 == 6 => std::iter::once(t)
+            .chain((0..300).map(|n| format!("arg{n}").into_bytes()))
+            .collect(),
         7 if i % 90 == 7 => vec![t, vec![b'z'; 20 * 1024]],
         _ => vec![t, v("--flag=value"), v("-rf"), v("/tmp/some path/")],
     }
@@ -51,14 +70,18 @@ fn check_identity(e: &Value, pid: u32) {
     assert_eq!(e["ppid"], std::process::id(), "{e}");
     // SAFETY: plain syscalls.
     let (uid, euid, gid) = unsafe { (libc::getuid(), libc::geteuid(), libc::getgid()) };
-    assert_eq!((e["uid"].as_u64(), e["euid"].as_u64(), e["gid"].as_u64()), (Some(uid.into()), Some(euid.into()), Some(gid.into())));
+    assert_eq!(
+        (e["uid"].as_u64(), e["euid"].as_u64(), e["gid"].as_u64()),
+        (Some(uid.into()), Some(euid.into()), Some(gid.into()))
+    );
     // SAFETY: plain syscall.
     assert_eq!(e["sid"], unsafe { libc::getsid(0) } as u32, "{e}");
     assert_eq!(e["result"], "ok");
     assert_eq!(e["comm"], "true");
     assert_eq!(e["exe"], real_path(TRUE));
     assert_eq!(e["filename"], TRUE);
-    let loginuid: u64 = std::fs::read_to_string("/proc/self/loginuid").map_or(u64::from(u32::MAX), |s| s.trim().parse().unwrap());
+    let loginuid: u64 = std::fs::read_to_string("/proc/self/loginuid")
+        .map_or(u64::from(u32::MAX), |s| s.trim().parse().unwrap());
     if loginuid == u64::from(u32::MAX) {
         assert!(e["loginuid"].is_null(), "{e}");
     } else {
@@ -89,7 +112,10 @@ fn storm_of_varied_execs_is_reported_once_each_byte_exact() {
         assert_eq!(e["parent_comm"], parent_comm.as_str());
         check_identity(e, *pid);
     }
-    assert_eq!(status["dropped"], 0, "ring buffer drops at this load: {status}");
+    assert_eq!(
+        status["dropped"], 0,
+        "ring buffer drops at this load: {status}"
+    );
     assert!(events.log.contains("dropped=0"), "{}", events.log);
 }
 
@@ -111,11 +137,21 @@ fn argv_beyond_the_capture_limit_is_flagged_with_true_sizes() {
     assert_eq!(e["args_size"], args_size(&argv), "true byte length");
     let got = argv_of(e);
     let captured: usize = got.iter().map(|a| a.len() + 1).sum::<usize>() - 1;
-    assert!((32 * 1024 - 1..=32 * 1024).contains(&captured), "captured {captured} bytes");
+    assert!(
+        (32 * 1024 - 1..=32 * 1024).contains(&captured),
+        "captured {captured} bytes"
+    );
     for (i, a) in got.iter().enumerate() {
-        assert!(argv[i].starts_with(a), "argument {i} is a prefix of the real one");
+        assert!(
+            argv[i].starts_with(a),
+            "argument {i} is a prefix of the real one"
+        );
     }
-    assert_eq!(got[..got.len() - 1], argv[..got.len() - 1], "all but the cut argument are whole");
+    assert_eq!(
+        got[..got.len() - 1],
+        argv[..got.len() - 1],
+        "all but the cut argument are whole"
+    );
 }
 
 #[test]
@@ -124,14 +160,21 @@ fn failed_exec_reports_errno_and_the_callers_argv() {
     let agent = Agent::start(&[]).unwrap();
     let tok = token("enoent");
     let missing = format!("/nonexistent-guard-test/{tok}");
-    let err = Command::new(&missing).arg(&tok).arg("").spawn().expect_err("no such program");
+    let err = Command::new(&missing)
+        .arg(&tok)
+        .arg("")
+        .spawn()
+        .expect_err("no such program");
     assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
     let events = agent.stop().unwrap();
     let e = events.one(&tok).unwrap();
     assert_eq!(e["result"], "failed");
     assert_eq!(e["errno"], libc::ENOENT);
     assert_eq!(e["filename"], missing.as_str());
-    assert_eq!(argv_of(e), vec![missing.clone().into_bytes(), tok.into_bytes(), vec![]]);
+    assert_eq!(
+        argv_of(e),
+        vec![missing.clone().into_bytes(), tok.into_bytes(), vec![]]
+    );
     assert_eq!(e["ppid"], std::process::id());
 }
 
@@ -154,7 +197,10 @@ fn shebang_script_reports_what_the_caller_ran_and_what_the_kernel_ran() {
     assert_eq!(e["filename"], script.as_str(), "what the caller executed");
     assert_eq!(e["interp"], "/bin/sh", "the #! interpreter");
     assert_eq!(e["exe"], real_path("/bin/sh"), "what the kernel ran");
-    assert_eq!(argv_of(e), vec![b"/bin/sh".to_vec(), script.into_bytes(), tok.into_bytes()]);
+    assert_eq!(
+        argv_of(e),
+        vec![b"/bin/sh".to_vec(), script.into_bytes(), tok.into_bytes()]
+    );
 }
 
 fn cstrings(args: &[&str]) -> (Vec<CString>, Vec<*const libc::c_char>) {
@@ -185,7 +231,14 @@ fn execveat_with_empty_path_reports_the_fd_and_the_resolved_exe() {
     if pid == 0 {
         unsafe {
             let fd = libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
-            libc::syscall(libc::SYS_execveat, fd, empty.as_ptr(), argv.as_ptr(), envp.as_ptr(), libc::AT_EMPTY_PATH);
+            libc::syscall(
+                libc::SYS_execveat,
+                fd,
+                empty.as_ptr(),
+                argv.as_ptr(),
+                envp.as_ptr(),
+                libc::AT_EMPTY_PATH,
+            );
             libc::_exit(127);
         }
     }
@@ -194,7 +247,10 @@ fn execveat_with_empty_path_reports_the_fd_and_the_resolved_exe() {
     let e = events.one(&tok).unwrap();
     assert_eq!(e["syscall"], "execveat");
     assert_eq!(e["pid"], pid);
-    assert!(e["filename"].as_str().unwrap().starts_with("/dev/fd/"), "{e}");
+    assert!(
+        e["filename"].as_str().unwrap().starts_with("/dev/fd/"),
+        "{e}"
+    );
     assert_eq!(e["exe"], real_path(TRUE));
     assert_eq!(argv_of(e), vec![b"true-by-fd".to_vec(), tok.into_bytes()]);
 }
@@ -247,15 +303,20 @@ fn execs_from_many_threads_at_once_are_each_reported() {
     let handles: Vec<_> = (0..4)
         .map(|t| {
             std::thread::spawn(move || {
-                (0..100).map(|_| {
-                    let tok = token(&format!("mt{t}"));
-                    let pid = run_true(&[tok.clone().into_bytes()]);
-                    (tok, pid)
-                }).collect::<Vec<_>>()
+                (0..100)
+                    .map(|_| {
+                        let tok = token(&format!("mt{t}"));
+                        let pid = run_true(&[tok.clone().into_bytes()]);
+                        (tok, pid)
+                    })
+                    .collect::<Vec<_>>()
             })
         })
         .collect();
-    let runs: Vec<(String, u32)> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    let runs: Vec<(String, u32)> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
     let events = agent.stop().unwrap();
     for (tok, pid) in runs {
         assert_eq!(events.one(&tok).unwrap()["pid"], pid);
@@ -300,8 +361,14 @@ fn exec_in_a_fresh_cgroup_reports_that_cgroups_id() {
     std::fs::remove_dir(&dir).unwrap();
     let e = events.one(&tok).unwrap();
     assert_eq!(e["cgroup_id"], id, "{e}");
-    let other = events.events.iter().find(|e| e["ppid"] == std::process::id() && e["pid"] != pid);
-    assert!(other.is_none_or(|o| o["cgroup_id"] != id), "only the moved process is in the new cgroup");
+    let other = events
+        .events
+        .iter()
+        .find(|e| e["ppid"] == std::process::id() && e["pid"] != pid);
+    assert!(
+        other.is_none_or(|o| o["cgroup_id"] != id),
+        "only the moved process is in the new cgroup"
+    );
 }
 
 #[test]
@@ -309,12 +376,23 @@ fn identity_of_a_test_uid_is_reported() {
     require_root();
     let agent = Agent::start(&[]).unwrap();
     let tok = token("uid");
-    let status = Command::new(TRUE).arg(&tok).uid(4242).gid(4343).status().unwrap();
+    let status = Command::new(TRUE)
+        .arg(&tok)
+        .uid(4242)
+        .gid(4343)
+        .status()
+        .unwrap();
     assert!(status.success());
     let events = agent.stop().unwrap();
     let e = events.one(&tok).unwrap();
-    assert_eq!((e["uid"].as_u64(), e["euid"].as_u64()), (Some(4242), Some(4242)));
-    assert_eq!((e["gid"].as_u64(), e["egid"].as_u64()), (Some(4343), Some(4343)));
+    assert_eq!(
+        (e["uid"].as_u64(), e["euid"].as_u64()),
+        (Some(4242), Some(4242))
+    );
+    assert_eq!(
+        (e["gid"].as_u64(), e["egid"].as_u64()),
+        (Some(4343), Some(4343))
+    );
     assert_eq!(e["tty"], false, "tests run without a controlling terminal");
 }
 
@@ -327,7 +405,14 @@ fn a_controlling_terminal_is_reported() {
     let envp = [std::ptr::null::<libc::c_char>()];
     let mut master = 0;
     // SAFETY: forkpty gives the child a new session with the pty as controlling tty.
-    let pid = unsafe { libc::forkpty(&mut master, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()) };
+    let pid = unsafe {
+        libc::forkpty(
+            &mut master,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
     assert!(pid >= 0, "forkpty");
     if pid == 0 {
         unsafe {

@@ -20,19 +20,35 @@ fn expect_lsm() -> bool {
 #[test]
 fn doctor_reports_the_enforcement_path_this_kernel_allows() {
     require_root();
-    let out = Command::new(agent_bin()).args(["doctor", "--json"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(agent_bin())
+        .args(["doctor", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report = parse_line(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
     assert_eq!(report["btf"]["usable"], true, "{report}");
     assert_eq!(report["ring_buffer"]["usable"], true, "{report}");
     assert_eq!(report["tracepoints"]["usable"], true, "{report}");
     assert_eq!(report["send_signal"]["usable"], true, "{report}");
     if expect_lsm() {
-        assert_eq!(report["lsm"]["usable"], true, "BPF LSM should be usable here: {report}");
+        assert_eq!(
+            report["lsm"]["usable"], true,
+            "BPF LSM should be usable here: {report}"
+        );
         assert_eq!(report["enforcement_path"], "lsm");
     } else {
-        assert_eq!(report["lsm"]["usable"], false, "this host refuses LSM programs: {report}");
+        assert_eq!(
+            report["lsm"]["usable"], false,
+            "this host refuses LSM programs: {report}"
+        );
         assert_eq!(report["enforcement_path"], "signal");
-        assert!(!report["lsm"]["detail"].as_str().unwrap().is_empty(), "a reason is given");
+        assert!(
+            !report["lsm"]["detail"].as_str().unwrap().is_empty(),
+            "a reason is given"
+        );
     }
 }

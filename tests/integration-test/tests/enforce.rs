@@ -25,7 +25,10 @@ const STRICT: u32 = 4244;
 
 /// Whether the LSM path is in force (inside the qemu VM with BPF LSM).
 fn lsm() -> bool {
-    std::env::var("GUARD_EXPECT_LSM").map_or_else(|_| std::env::var("GUARD_IN_VM").is_ok_and(|v| v == "1"), |v| v == "1")
+    std::env::var("GUARD_EXPECT_LSM").map_or_else(
+        |_| std::env::var("GUARD_IN_VM").is_ok_and(|v| v == "1"),
+        |v| v == "1",
+    )
 }
 
 /// A test's own directory with a protected tree, a data dir, a secret and fake tools.
@@ -33,7 +36,16 @@ struct Sandbox {
     dir: PathBuf,
 }
 
-const FAKE_TOOLS: &[&str] = &["aws", "terraform", "kubectl", "redis-cli", "psql", "gsutil", "mkfs.ext4", "wipefs"];
+const FAKE_TOOLS: &[&str] = &[
+    "aws",
+    "terraform",
+    "kubectl",
+    "redis-cli",
+    "psql",
+    "gsutil",
+    "mkfs.ext4",
+    "wipefs",
+];
 
 impl Sandbox {
     fn new(tag: &str) -> Self {
@@ -56,7 +68,11 @@ impl Sandbox {
 
     /// Everything readable and writable by the test uids.
     fn open_up(&self, p: &Path) {
-        let mode = if p.is_dir() || p.starts_with(self.dir.join("bin")) { 0o777 } else { 0o666 };
+        let mode = if p.is_dir() || p.starts_with(self.dir.join("bin")) {
+            0o777
+        } else {
+            0o666
+        };
         std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
         if p.is_dir() {
             for e in std::fs::read_dir(p).unwrap() {
@@ -111,11 +127,19 @@ fn run_as(uid: u32, argv: &[&str]) -> ExitStatus {
 /// Stopped: killed by SIGKILL (signal path), or refused with EPERM (LSM path: the
 /// exec fails, so the spawn itself errors or a wrapper reports 126).
 fn stopped(status: ExitStatus) -> bool {
-    status.signal() == Some(libc::SIGKILL) || status.code() == Some(137) || status.code() == Some(126)
+    status.signal() == Some(libc::SIGKILL)
+        || status.code() == Some(137)
+        || status.code() == Some(126)
 }
 
 fn run_or_refused(uid: u32, argv: &[&str]) -> Result<ExitStatus, std::io::Error> {
-    Command::new(argv[0]).args(&argv[1..]).uid(uid).gid(uid).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).status()
+    Command::new(argv[0])
+        .args(&argv[1..])
+        .uid(uid)
+        .gid(uid)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
 }
 
 /// The stop as the caller sees it, on either path.
@@ -131,7 +155,12 @@ fn denials<'a>(events: &'a Events, uid: u32, needle: &str) -> Vec<&'a Value> {
         .events
         .iter()
         .filter(|e| e["uid"] == uid && e["decision"] == "deny")
-        .filter(|e| e["argv"].as_array().is_some_and(|a| a.iter().any(|x| x.as_str().is_some_and(|s| s.contains(needle)))))
+        .filter(|e| {
+            e["argv"].as_array().is_some_and(|a| {
+                a.iter()
+                    .any(|x| x.as_str().is_some_and(|s| s.contains(needle)))
+            })
+        })
         .collect()
 }
 
@@ -155,10 +184,22 @@ fn enforce_and_strict_stop_a_recursive_delete_audit_records_it() {
         let d = denials(&events, uid, &target);
         assert!(!d.is_empty(), "a denial event for uid {uid}");
         let e = d[0];
-        assert_eq!((e["class"].as_str(), e["mode"].as_str(), e["enforced_by"].as_str()), (Some("bulk_delete"), Some(mode), Some(expected_path)), "{e}");
+        assert_eq!(
+            (
+                e["class"].as_str(),
+                e["mode"].as_str(),
+                e["enforced_by"].as_str()
+            ),
+            (Some("bulk_delete"), Some(mode), Some(expected_path)),
+            "{e}"
+        );
         assert_eq!(e["rule"], "rm-recursive-protected");
     }
-    let audit = events.events.iter().find(|e| e["uid"] == AUDITED && e["decision"] == "audit").expect("an audit event");
+    let audit = events
+        .events
+        .iter()
+        .find(|e| e["uid"] == AUDITED && e["decision"] == "audit")
+        .expect("an audit event");
     assert_eq!(audit["class"], "bulk_delete");
     assert_eq!(audit["enforced_by"], "none");
 }
@@ -181,13 +222,33 @@ fn ordinary_commands_run_unharmed_in_every_mode() {
             let status = run_as(uid, &argv);
             assert!(status.success(), "uid {uid} {argv:?}: {status}");
         }
-        assert!(run_as(uid, &[&sb.path("bin/aws"), "s3", "cp", "build.tar", "s3://artifacts/"]).success());
+        assert!(
+            run_as(
+                uid,
+                &[
+                    &sb.path("bin/aws"),
+                    "s3",
+                    "cp",
+                    "build.tar",
+                    "s3://artifacts/"
+                ]
+            )
+            .success()
+        );
         assert!(sb.ran("aws"), "a benign aws call runs");
         std::fs::remove_file(sb.dir.join("ran-aws")).unwrap();
     }
     assert!(sb.intact());
     let events = agent.stop().unwrap();
-    let wrongly = events.events.iter().filter(|e| [ENFORCED, STRICT, AUDITED].contains(&e["uid"].as_u64().unwrap_or(0).try_into().unwrap_or(0)) && e["decision"] != "allow").count();
+    let wrongly = events
+        .events
+        .iter()
+        .filter(|e| {
+            [ENFORCED, STRICT, AUDITED]
+                .contains(&e["uid"].as_u64().unwrap_or(0).try_into().unwrap_or(0))
+                && e["decision"] != "allow"
+        })
+        .count();
     assert_eq!(wrongly, 0, "no ordinary command matched a signature");
 }
 
@@ -204,40 +265,79 @@ fn flag_spellings_paths_and_wrappers_do_not_evade() {
     let variants: Vec<Vec<String>> = vec![
         vec!["rm".into(), "-fr".into(), p.clone()],
         vec!["rm".into(), "-r".into(), "-f".into(), p.clone()],
-        vec!["rm".into(), "--recursive".into(), "--force".into(), p.clone()],
+        vec![
+            "rm".into(),
+            "--recursive".into(),
+            "--force".into(),
+            p.clone(),
+        ],
         vec!["rm".into(), "-rf".into(), format!("{dir}//protected/")],
         vec!["rm".into(), "-rf".into(), format!("{dir}/./protected/.")],
-        vec!["rm".into(), "-rf".into(), format!("{dir}/scratch/../protected")],
-        vec!["/bin/sh".into(), "-c".into(), format!("FOO=1 rm -rf '{p}'")],
-        // Not here: `cd DIR && rm -rf ./protected`. The kernel matcher does not know the
-        // cwd, so relative paths are not resolved in the kernel (a stated limit).
-        vec!["/bin/sh".into(), "-c".into(), format!("cd /tmp && rm -rf '{dir}/scratch/../protected' && true")],
-        vec![script.display().to_string()],
+        vec![
+            "rm".into(),
+            "-rf".into(),
+            format!("{dir}/scratch/../protected"),
+        ],
     ];
     let mut variants = variants;
     // Wrappers exec the command they wrap, and that exec is judged. A busybox applet
     // wrapper (the VM's env, nohup, ...) runs the wrapped applet in-process, with no
     // exec to see: a stated limit, so those are only tried where the wrapper is real.
-    let wrappers: [&[&str]; 4] = [&["env", "FOO=1"], &["nohup"], &["timeout", "5"], &["nice", "-n", "5"]];
+    let wrappers: [&[&str]; 4] = [
+        &["env", "FOO=1"],
+        &["nohup"],
+        &["timeout", "5"],
+        &["nice", "-n", "5"],
+    ];
     for w in wrappers {
         if let Some(real) = real_binary(w[0]) {
-            let mut v: Vec<String> = std::iter::once(real).chain(w[1..].iter().map(|s| (*s).to_owned())).collect();
+            let mut v: Vec<String> = std::iter::once(real)
+                .chain(w[1..].iter().map(|s| (*s).to_owned()))
+                .collect();
             v.extend(["rm".into(), "-rf".into(), p.clone()]);
             variants.push(v);
         }
     }
+    // Shells exec the commands of a script; busybox's ash runs applets such as rm
+    // in-process instead (another stated limit), so these need a real /bin/sh.
+    if real_binary("sh").is_some() {
+        let shell_variants: Vec<Vec<String>> = vec![
+            vec!["/bin/sh".into(), "-c".into(), format!("FOO=1 rm -rf '{p}'")],
+            // Not here: `cd DIR && rm -rf ./protected`. The kernel matcher does not know the
+            // cwd, so relative paths are not resolved in the kernel (a stated limit).
+            vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                format!("cd /tmp && rm -rf '{dir}/scratch/../protected' && true"),
+            ],
+            vec![script.display().to_string()],
+        ];
+        variants.extend(shell_variants);
+    }
     if Path::new("/bin/busybox").exists() {
-        variants.push(vec!["/bin/busybox".into(), "rm".into(), "-rf".into(), p.clone()]);
+        variants.push(vec![
+            "/bin/busybox".into(),
+            "rm".into(),
+            "-rf".into(),
+            p.clone(),
+        ]);
     }
     for v in &variants {
         let argv: Vec<&str> = v.iter().map(String::as_str).collect();
         let r = run_or_refused(ENFORCED, &argv);
         assert!(sb.intact(), "{argv:?} deleted the protected tree ({r:?})");
-        assert!(r.as_ref().map_or(true, |s| !s.success()), "{argv:?} reported success");
+        assert!(
+            r.as_ref().map_or(true, |s| !s.success()),
+            "{argv:?} reported success"
+        );
     }
     let events = agent.stop().unwrap();
     let denied = denials(&events, ENFORCED, "protected").len();
-    assert!(denied >= variants.len() - 1, "a denial per variant: {denied} of {}", variants.len());
+    assert!(
+        denied >= variants.len() - 1,
+        "a denial per variant: {denied} of {}",
+        variants.len()
+    );
 }
 
 /// The path of `name` on PATH when it is a program of its own (not a busybox applet).
@@ -255,17 +355,89 @@ fn every_kernel_signature_class_is_stopped() {
     let agent = Agent::start(&["--policy", sb.policy("enforce").to_str().unwrap()]).unwrap();
     let bin = |t: &str| sb.path(&format!("bin/{t}"));
     let cases: Vec<(Vec<String>, &str, Option<&str>)> = vec![
-        (vec![bin("aws"), "s3".into(), "rm".into(), "s3://prod".into(), "--recursive".into()], "cloud_destroy", Some("aws")),
-        (vec![bin("terraform"), "destroy".into(), "-auto-approve".into()], "cloud_destroy", Some("terraform")),
-        (vec![bin("kubectl"), "delete".into(), "namespace".into(), "prod".into()], "cloud_destroy", Some("kubectl")),
-        (vec![bin("gsutil"), "-m".into(), "rm".into(), "-r".into(), "gs://prod".into()], "cloud_destroy", Some("gsutil")),
-        (vec![bin("redis-cli"), "FLUSHALL".into()], "schema_destroy", Some("redis-cli")),
-        (vec![bin("psql"), "-c".into(), "DROP TABLE users".into()], "schema_destroy", Some("psql")),
-        (vec![bin("mkfs.ext4"), "/dev/guard-test-disk".into()], "disk_wipe", Some("mkfs.ext4")),
-        (vec![bin("wipefs"), "-a".into(), "/dev/guard-test-disk".into()], "disk_wipe", Some("wipefs")),
-        (vec!["/bin/dd".into(), "if=/dev/zero".into(), "of=/dev/guard-test-disk".into(), "count=1".into()], "disk_wipe", None),
-        (vec!["/usr/bin/curl".into(), "-s".into(), "--data-binary".into(), format!("@{}", sb.path("secret.key")), "http://127.0.0.1:9/".into()], "data_exfiltration", None),
-        (vec!["/bin/rm".into(), "-rf".into(), sb.path("data/db")], "bulk_delete", None),
+        (
+            vec![
+                bin("aws"),
+                "s3".into(),
+                "rm".into(),
+                "s3://prod".into(),
+                "--recursive".into(),
+            ],
+            "cloud_destroy",
+            Some("aws"),
+        ),
+        (
+            vec![bin("terraform"), "destroy".into(), "-auto-approve".into()],
+            "cloud_destroy",
+            Some("terraform"),
+        ),
+        (
+            vec![
+                bin("kubectl"),
+                "delete".into(),
+                "namespace".into(),
+                "prod".into(),
+            ],
+            "cloud_destroy",
+            Some("kubectl"),
+        ),
+        (
+            vec![
+                bin("gsutil"),
+                "-m".into(),
+                "rm".into(),
+                "-r".into(),
+                "gs://prod".into(),
+            ],
+            "cloud_destroy",
+            Some("gsutil"),
+        ),
+        (
+            vec![bin("redis-cli"), "FLUSHALL".into()],
+            "schema_destroy",
+            Some("redis-cli"),
+        ),
+        (
+            vec![bin("psql"), "-c".into(), "DROP TABLE users".into()],
+            "schema_destroy",
+            Some("psql"),
+        ),
+        (
+            vec![bin("mkfs.ext4"), "/dev/guard-test-disk".into()],
+            "disk_wipe",
+            Some("mkfs.ext4"),
+        ),
+        (
+            vec![bin("wipefs"), "-a".into(), "/dev/guard-test-disk".into()],
+            "disk_wipe",
+            Some("wipefs"),
+        ),
+        (
+            vec![
+                "/bin/dd".into(),
+                "if=/dev/zero".into(),
+                "of=/dev/guard-test-disk".into(),
+                "count=1".into(),
+            ],
+            "disk_wipe",
+            None,
+        ),
+        (
+            vec![
+                "/usr/bin/curl".into(),
+                "-s".into(),
+                "--data-binary".into(),
+                format!("@{}", sb.path("secret.key")),
+                "http://127.0.0.1:9/".into(),
+            ],
+            "data_exfiltration",
+            None,
+        ),
+        (
+            vec!["/bin/rm".into(), "-rf".into(), sb.path("data/db")],
+            "bulk_delete",
+            None,
+        ),
     ];
     for (argv, class, marker) in &cases {
         if !Path::new(&argv[0]).exists() {
@@ -285,7 +457,14 @@ fn every_kernel_signature_class_is_stopped() {
             continue;
         }
         let last = argv.last().unwrap();
-        let found = events.events.iter().any(|e| e["uid"] == ENFORCED && e["decision"] == "deny" && e["class"] == *class && e["argv"].as_array().is_some_and(|a| a.iter().any(|x| x == last.as_str())));
+        let found = events.events.iter().any(|e| {
+            e["uid"] == ENFORCED
+                && e["decision"] == "deny"
+                && e["class"] == *class
+                && e["argv"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|x| x == last.as_str()))
+        });
         assert!(found, "a {class} denial for {argv:?}");
     }
 }
@@ -297,23 +476,50 @@ fn a_bad_policy_is_refused_and_the_old_one_keeps_enforcing_then_a_good_one_appli
     let policy = sb.policy("enforce");
     let agent = Agent::start(&["--policy", policy.to_str().unwrap()]).unwrap();
     let good = std::fs::read_to_string(&policy).unwrap();
-    std::fs::write(&policy, good.replace("default_mode: audit", "default_mode: [audit")).unwrap();
+    std::fs::write(
+        &policy,
+        good.replace("default_mode: audit", "default_mode: [audit"),
+    )
+    .unwrap();
     // SAFETY: signalling our own child.
     unsafe { libc::kill(agent.pid() as i32, libc::SIGHUP) };
-    assert!(agent.wait_log("policy refused", Duration::from_secs(10)), "{}", agent.log());
-    assert!(agent.log().contains("policy.yaml:4:"), "the error names the line: {}", agent.log());
+    assert!(
+        agent.wait_log("policy refused", Duration::from_secs(10)),
+        "{}",
+        agent.log()
+    );
+    assert!(
+        agent.log().contains("policy.yaml:4:"),
+        "the error names the line: {}",
+        agent.log()
+    );
     let r = run_or_refused(ENFORCED, &["/bin/rm", "-rf", &sb.path("protected")]);
-    assert!(is_stopped(&r) && sb.intact(), "the old policy still enforces: {r:?}");
-    std::fs::write(&policy, good.replace(&format!("mode: enforce\n    match: {{ uids: [{ENFORCED}] }}"), &format!("mode: audit\n    match: {{ uids: [{ENFORCED}] }}"))).unwrap();
+    assert!(
+        is_stopped(&r) && sb.intact(),
+        "the old policy still enforces: {r:?}"
+    );
+    std::fs::write(
+        &policy,
+        good.replace(
+            &format!("mode: enforce\n    match: {{ uids: [{ENFORCED}] }}"),
+            &format!("mode: audit\n    match: {{ uids: [{ENFORCED}] }}"),
+        ),
+    )
+    .unwrap();
     // SAFETY: as above.
     unsafe { libc::kill(agent.pid() as i32, libc::SIGHUP) };
     let before = agent.log().matches("policy in force").count();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while agent.log().matches("policy in force").count() == before && std::time::Instant::now() < deadline {
+    while agent.log().matches("policy in force").count() == before
+        && std::time::Instant::now() < deadline
+    {
         std::thread::sleep(Duration::from_millis(50));
     }
     let status = run_as(ENFORCED, &["/bin/rm", "-rf", &sb.path("protected")]);
-    assert!(status.success(), "the new policy (audit for this uid) applies: {status}");
+    assert!(
+        status.success(),
+        "the new policy (audit for this uid) applies: {status}"
+    );
     agent.stop().unwrap();
 }
 
@@ -329,7 +535,11 @@ fn argv_rewritten_during_exec_is_judged_on_what_the_kernel_copied() {
     let agent = Agent::start(&["--policy", sb.policy("enforce").to_str().unwrap()]).unwrap();
     let protected = sb.path("protected");
     let decoy = sb.path("decoydirx");
-    assert_eq!(protected.len(), decoy.len(), "both versions have the same length");
+    assert_eq!(
+        protected.len(),
+        decoy.len(),
+        "both versions have the same length"
+    );
     let attempts = 300;
     for _ in 0..attempts {
         std::fs::create_dir_all(&decoy).unwrap();
@@ -339,12 +549,19 @@ fn argv_rewritten_during_exec_is_judged_on_what_the_kernel_copied() {
     }
     let events = agent.stop().unwrap();
     // A refused exec (LSM) never became rm: its event carries the caller's comm.
-    let rm_events: Vec<&Value> = events.events.iter().filter(|e| e["uid"] == ENFORCED && e["filename"] == "/bin/rm").collect();
+    let rm_events: Vec<&Value> = events
+        .events
+        .iter()
+        .filter(|e| e["uid"] == ENFORCED && e["filename"] == "/bin/rm")
+        .collect();
     let mut denied = 0;
     for e in &rm_events {
         let target = e["argv"][2].as_str().unwrap_or_default();
         if e["result"] == "ok" && target == protected {
-            assert_eq!(e["decision"], "deny", "a completed exec naming the protected tree was stopped: {e}");
+            assert_eq!(
+                e["decision"], "deny",
+                "a completed exec naming the protected tree was stopped: {e}"
+            );
             denied += 1;
         }
         if e["result"] == "ok" && target == decoy {
@@ -352,9 +569,15 @@ fn argv_rewritten_during_exec_is_judged_on_what_the_kernel_copied() {
         }
     }
     let tampered = rm_events.iter().filter(|e| e["tampered"] == true).count();
-    eprintln!("{attempts} races: {} rm events, {denied} denied on the kernel's copy, {tampered} reported as tampering", rm_events.len());
+    eprintln!(
+        "{attempts} races: {} rm events, {denied} denied on the kernel's copy, {tampered} reported as tampering",
+        rm_events.len()
+    );
     assert!(rm_events.len() >= attempts, "every attempt was reported");
-    assert!(denied + tampered > 0 || lsm(), "the race produced at least one protected copy");
+    assert!(
+        denied + tampered > 0 || lsm(),
+        "the race produced at least one protected copy"
+    );
 }
 
 /// Forks a child (as the enforced uid) whose second thread flips `buf` between `a` and
@@ -375,14 +598,24 @@ fn race_exec(a: &str, b: &str) {
         let buf: &'static mut [u8] = Box::leak(a.as_bytes_with_nul().to_vec().into_boxed_slice());
         let ptr = buf.as_mut_ptr() as usize;
         let len = buf.len();
-        let (a2, b2) = (a.as_bytes_with_nul().to_vec(), b.as_bytes_with_nul().to_vec());
-        std::thread::spawn(move || loop {
-            for src in [&a2, &b2] {
-                // SAFETY: racing on purpose with the kernel's copy; same length, NUL kept.
-                unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), ptr as *mut u8, len) };
+        let (a2, b2) = (
+            a.as_bytes_with_nul().to_vec(),
+            b.as_bytes_with_nul().to_vec(),
+        );
+        std::thread::spawn(move || {
+            loop {
+                for src in [&a2, &b2] {
+                    // SAFETY: racing on purpose with the kernel's copy; same length, NUL kept.
+                    unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), ptr as *mut u8, len) };
+                }
             }
         });
-        let argv = [argv0.as_ptr(), flag.as_ptr(), ptr as *const libc::c_char, std::ptr::null()];
+        let argv = [
+            argv0.as_ptr(),
+            flag.as_ptr(),
+            ptr as *const libc::c_char,
+            std::ptr::null(),
+        ];
         let envp = [std::ptr::null::<libc::c_char>()];
         unsafe {
             libc::execve(rm.as_ptr(), argv.as_ptr(), envp.as_ptr());
