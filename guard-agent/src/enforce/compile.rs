@@ -81,8 +81,14 @@ impl Compiled {
     /// What the kernel decides for `filename` run with `argv` in `mode`; `None` when no
     /// signature matches.
     pub fn verdict(&self, filename: &[u8], argv: &[Vec<u8>], mode: u8) -> Option<KernelVerdict> {
+        self.verdict_skipping(filename, argv, mode, 0)
+    }
+
+    /// Like [`Self::verdict`] for the kernel's argv of a `#!` script: arguments are
+    /// skipped through the one whose exact hash is `skip_through` (the script's path).
+    pub fn verdict_skipping(&self, filename: &[u8], argv: &[Vec<u8>], mode: u8, skip_through: u64) -> Option<KernelVerdict> {
         let blob: Vec<u8> = argv.iter().flat_map(|a| a.iter().copied().chain([0])).collect();
-        let scan: Scan = scan_blob(&blob, 0, self);
+        let scan: Scan = scan_blob(&blob, skip_through, self);
         let rules = self.rules.get(&rule_key(hash_name(basename(filename)), &scan))?;
         let rule = rules.first_match(&scan)?;
         let actions = self.config.map_or([action::DENY; intent::COUNT], |c| c.action);
