@@ -626,3 +626,83 @@ fn race_exec(a: &str, b: &str) {
     // SAFETY: waiting for our own child.
     unsafe { libc::waitpid(pid, &mut status, 0) };
 }
+
+/// Modes by cgroup (pods, systemd units): a process in a cgroup the policy maps to
+/// enforce is stopped, one in a sibling cgroup (default audit) is not.
+#[test]
+fn a_cgroup_mapped_to_enforce_is_stopped_its_sibling_is_not() {
+    require_root();
+    let sb = Sandbox::new("cgroup");
+    let root = cgroup2_root();
+    let (enforced, sibling) = (format!("/{}", token("cg-enforced")), format!("/{}", token("cg-sibling")));
+    for cg in [&enforced, &sibling] {
+        std::fs::create_dir(format!("{root}{cg}")).unwrap();
+    }
+    let policy = sb.dir.join("policy.yaml");
+    std::fs::write(
+        &policy,
+        format!(
+            "version: 1\nname: cgroup-test\ndefault_mode: audit\nidentities:\n  - name: pod\n    mode: enforce\n    match: {{ cgroup_paths: [{enforced}] }}\nprotected_paths: [{}]\n",
+            sb.path("protected")
+        ),
+    )
+    .unwrap();
+    let agent = Agent::start(&["--policy", policy.to_str().unwrap()]).unwrap();
+    let in_enforced = rm_in_cgroup(&format!("{root}{enforced}"), &sb.path("protected"));
+    assert!(sb.intact(), "stopped in the enforced cgroup ({in_enforced:#x})");
+    if lsm() {
+        assert_eq!(in_enforced, 127 << 8, "exec refused (EPERM), the child exits 127: status {in_enforced:#x}");
+    } else {
+        assert_eq!(in_enforced & 0x7f, libc::SIGKILL, "killed by SIGKILL, status {in_enforced:#x}");
+    }
+    let in_sibling = rm_in_cgroup(&format!("{root}{sibling}"), &sb.path("protected"));
+    assert_eq!(in_sibling, 0, "the sibling cgroup is in audit mode: rm runs");
+    assert!(!Path::new(&sb.path("protected")).exists());
+    let events = agent.stop().unwrap();
+    for cg in [&enforced, &sibling] {
+        let _ = std::fs::remove_dir(format!("{root}{cg}"));
+    }
+    let modes: Vec<(&str, &str)> = events
+        .events
+        .iter()
+        .filter(|e| e["filename"] == "/bin/rm" && e["argv"][2] == sb.path("protected").as_str())
+        .map(|e| (e["mode"].as_str().unwrap_or(""), e["decision"].as_str().unwrap_or("")))
+        .collect();
+    assert!(modes.contains(&("enforce", "deny")) && modes.contains(&("audit", "audit")), "{modes:?}");
+}
+
+/// The cgroup2 mount point.
+fn cgroup2_root() -> String {
+    std::fs::read_to_string("/proc/mounts")
+        .unwrap()
+        .lines()
+        .map(|l| l.split(' ').collect::<Vec<_>>())
+        .find(|f| f.get(2) == Some(&"cgroup2"))
+        .map(|f| f[1].to_owned())
+        .expect("a cgroup2 hierarchy is mounted")
+}
+
+/// Forks a child that moves itself into `cgroup` and execs `rm -rf target`; returns
+/// the raw wait status.
+fn rm_in_cgroup(cgroup: &str, target: &str) -> i32 {
+    let procs = std::ffi::CString::new(format!("{cgroup}/cgroup.procs")).unwrap();
+    let rm = std::ffi::CString::new("/bin/rm").unwrap();
+    let args = [std::ffi::CString::new("rm").unwrap(), std::ffi::CString::new("-rf").unwrap(), std::ffi::CString::new(target).unwrap()];
+    let argv = [args[0].as_ptr(), args[1].as_ptr(), args[2].as_ptr(), std::ptr::null()];
+    let envp = [std::ptr::null::<libc::c_char>()];
+    // SAFETY: fork; the child only makes async-signal-safe calls before exec or _exit.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        unsafe {
+            let fd = libc::open(procs.as_ptr(), libc::O_WRONLY);
+            libc::write(fd, b"0".as_ptr().cast(), 1);
+            libc::close(fd);
+            libc::execve(rm.as_ptr(), argv.as_ptr(), envp.as_ptr());
+            libc::_exit(127);
+        }
+    }
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    status
+}
