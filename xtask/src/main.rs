@@ -6,6 +6,7 @@
 mod bench;
 mod bpf_linker;
 mod build;
+mod eval;
 mod initramfs;
 mod kernels;
 mod qemu;
@@ -48,6 +49,10 @@ enum Command {
     VmTest(vm_test::Options),
     /// Run everything: unit, host integration and VM tests; print `N passed, N failed`.
     Test(vm_test::Options),
+    /// Classifier precision/recall and corpus flag rates (../shared/corpus).
+    Eval(eval::EvalOptions),
+    /// Run the classifier's cargo-fuzz targets (installs cargo-fuzz once, cached).
+    Fuzz(eval::FuzzOptions),
     /// Benchmarks (not part of `test`).
     Bench {
         #[command(subcommand)]
@@ -96,5 +101,7 @@ fn run(command: Command) -> Result<ExitCode> {
         }
         Command::Test(opts) => Ok(test::run(&setup, &opts)),
         Command::Bench { which } => bench::run(&setup, &which),
+        Command::Eval(opts) => eval::eval(&setup, &opts).map(|()| ExitCode::SUCCESS),
+        Command::Fuzz(opts) => eval::fuzz(&opts).map(|()| ExitCode::SUCCESS),
     }
 }
