@@ -25,11 +25,31 @@ pub struct EvalOptions {
 /// per technique, the NL2Bash flag rate (flagged lines written to OUT).
 pub fn eval(setup: &Setup, opts: &EvalOptions) -> Result<()> {
     let root = util::workspace_root();
-    let corpus = opts.corpus_dir.clone().unwrap_or_else(|| root.join("../shared/corpus"));
+    let corpus = opts
+        .corpus_dir
+        .clone()
+        .unwrap_or_else(|| root.join("../shared/corpus"));
     if !corpus.is_dir() {
         bail!("no corpus at {} (give --corpus-dir)", corpus.display());
     }
-    exec(setup.cargo().args(["run", "--release", "-q", "-p", "guard-classify", "--bin", "guard-eval", "--"]).arg("--corpus-dir").arg(&corpus).arg("--out").arg(root.join(&opts.out)))
+    exec(
+        setup
+            .cargo()
+            .args([
+                "run",
+                "--release",
+                "-q",
+                "-p",
+                "guard-classify",
+                "--bin",
+                "guard-eval",
+                "--",
+            ])
+            .arg("--corpus-dir")
+            .arg(&corpus)
+            .arg("--out")
+            .arg(root.join(&opts.out)),
+    )
 }
 
 /// Options of `fuzz`.
@@ -46,17 +66,34 @@ pub fn fuzz(opts: &FuzzOptions) -> Result<()> {
     let cache = util::cache_dir()?.join("cargo-fuzz");
     let bin = cache.join("bin/cargo-fuzz");
     if !bin.exists() {
-        exec(Command::new("cargo").args(["install", "cargo-fuzz", "--locked", "--root"]).arg(&cache))?;
+        exec(
+            Command::new("cargo")
+                .args(["install", "cargo-fuzz", "--locked", "--root"])
+                .arg(&cache),
+        )?;
     }
-    let list = Command::new(&bin).args(["list"]).current_dir(&root).output().context("cargo fuzz list")?;
-    let targets = String::from_utf8_lossy(&list.stdout).lines().map(str::to_owned).collect::<Vec<_>>();
+    let list = Command::new(&bin)
+        .args(["list"])
+        .current_dir(&root)
+        .output()
+        .context("cargo fuzz list")?;
+    let targets = String::from_utf8_lossy(&list.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect::<Vec<_>>();
     for t in targets.iter().filter(|t| !t.is_empty()) {
         util::note(format_args!("fuzzing {t} for {} s", opts.seconds));
         exec(
             Command::new("rustup")
                 .args(["run", "nightly"])
                 .arg(&bin)
-                .args(["run", t, "--", &format!("-max_total_time={}", opts.seconds), "-max_len=1048576"])
+                .args([
+                    "run",
+                    t,
+                    "--",
+                    &format!("-max_total_time={}", opts.seconds),
+                    "-max_len=1048576",
+                ])
                 .current_dir(&root),
         )?;
     }

@@ -41,6 +41,9 @@ pub fn boot(
     first_marker: &str,
 ) -> Result<Boot> {
     let partial = log_path.with_extension(format!("{}.partial", std::process::id()));
+    if let Some(dir) = log_path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
     let mut console = Console::create(&partial, first_marker)?;
     let mut child = command(kernel, initrd)
         .spawn()
@@ -66,7 +69,13 @@ pub fn boot(
     }
     let status = child.wait()?;
     writeln!(console.file, "qemu exited: {status}")?;
-    std::fs::rename(&partial, log_path)?;
+    if let Err(e) = std::fs::rename(&partial, log_path) {
+        // The results are in memory; losing the log file must not lose them.
+        eprintln!(
+            "[xtask] warning: keeping the console log at {}: {e}",
+            log_path.display()
+        );
+    }
     Ok(Boot {
         elapsed: console.start.elapsed(),
         log: console.log,

@@ -58,7 +58,8 @@ fn unit_tests(setup: &Setup) -> Totals {
 fn deploy_tests(setup: &Setup, agent: &Path) -> Totals {
     let step = "deploy tests";
     let mut cmd = setup.cargo();
-    cmd.args(["test", "--release", "--no-fail-fast", "-p", "deploy-test"]).env("GUARD_AGENT_BIN", agent);
+    cmd.args(["test", "--release", "--no-fail-fast", "-p", "deploy-test"])
+        .env("GUARD_AGENT_BIN", agent);
     match util::tee(&mut cmd) {
         Ok((status, text)) => Totals::of_step(step, status.success(), &text),
         Err(e) => failed(step, &e),
