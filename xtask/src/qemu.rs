@@ -72,7 +72,7 @@ pub fn boot(
     if let Err(e) = std::fs::rename(&partial, log_path) {
         // The results are in memory; losing the log file must not lose them.
         eprintln!(
-            "[xtask] warning: keeping the console log at {}: {e}",
+            "[xtask] warning: could not move the console log to {}: {e}",
             log_path.display()
         );
     }
