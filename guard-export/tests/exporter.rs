@@ -16,6 +16,7 @@ fn export_reaches_audit_log_and_sinks_redacted() {
     let log = dir.path().join("audit.log");
     let cfg = ExporterConfig {
         sinks: vec![format!("file://{}", out.display())],
+        no_default_sink: false,
         delivery: DeliveryOptions { spool_dir: dir.path().join("spool"), shutdown_timeout: Duration::from_secs(5), ..Default::default() },
         redact: vec![r"ghp_[A-Za-z0-9]+".into()],
         audit_log: Some(log.clone()),
@@ -52,4 +53,15 @@ fn bad_configuration_is_refused_at_start() {
     assert!(Exporter::start(&cfg).is_err());
     let cfg = ExporterConfig { redact: vec!["(".into()], ..Default::default() };
     assert!(Exporter::start(&cfg).is_err());
+}
+
+#[test]
+fn no_default_sink_starts_no_stdout_sink() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = ExporterConfig { no_default_sink: true, audit_log: Some(dir.path().join("audit.log")), ..Default::default() };
+    let exp = Exporter::start(&cfg).unwrap();
+    assert!(exp.counters().is_empty(), "only the audit log, no sink");
+    let cfg = ExporterConfig::default();
+    let exp = Exporter::start(&cfg).unwrap();
+    assert_eq!(exp.counters().len(), 1, "no sink given: stdout");
 }
