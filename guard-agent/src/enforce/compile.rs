@@ -234,11 +234,6 @@ fn has_glob(s: &str) -> bool {
     s.contains(['*', '?', '['])
 }
 
-/// Mode names for tests and messages.
-pub fn mode_name(m: u8) -> &'static str {
-    mode::name(m)
-}
-
 #[cfg(test)]
 mod tests {
     use std::path::Path;
