@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use guard_common::{
-    enforce::{EnforceConfig, action, decide, intent, mode},
+    enforce::{EnforceConfig, action, decide, intent},
     matcher::{
         CLAUSES, Clause, KernelRule, RULES_PER_BINARY, RuleSet, Scan, Tables, basename, hash_keyword, hash_name,
         hash_path, letters, path_bit, rule_key, scan_blob,
@@ -239,6 +239,8 @@ mod tests {
     use std::path::Path;
 
     use super::*;
+    use guard_common::enforce::mode;
+
     use crate::enforce::facts::facts;
 
     fn builtin() -> Compiled {
