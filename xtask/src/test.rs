@@ -44,13 +44,56 @@ pub fn run(setup: &Setup, vm: &vm_test::Options) -> ExitCode {
 }
 
 /// `cargo test --no-fail-fast` over the default members (guard-ebpf and the
-/// integration tests are not among them on purpose).
+/// integration tests are not among them on purpose). A compile error anywhere stops
+/// that whole run before any test, so then each member is run on its own: one broken
+/// crate costs one failure, not every other crate's tests.
 fn unit_tests(setup: &Setup) -> Totals {
     let step = "unit tests";
-    match util::tee(setup.cargo().args(["test", "--no-fail-fast"])) {
-        Ok((status, text)) => Totals::of_step(step, status.success(), &text),
+    let whole = match util::tee(setup.cargo().args(["test", "--no-fail-fast"])) {
+        Ok((status, text)) => (status.success(), text),
+        Err(e) => return failed(step, &e),
+    };
+    if whole.0 || Totals::parse_libtest(&whole.1).is_some() {
+        return Totals::of_step(step, whole.0, &whole.1);
+    }
+    eprintln!("[xtask] unit tests did not build: running each default member alone");
+    match default_members(setup) {
+        Ok(members) => members.iter().map(|p| package_tests(setup, p)).sum(),
         Err(e) => failed(step, &e),
     }
+}
+
+/// `cargo test --no-fail-fast -p PACKAGE`.
+fn package_tests(setup: &Setup, package: &str) -> Totals {
+    let step = format!("unit tests of {package}");
+    match util::tee(
+        setup
+            .cargo()
+            .args(["test", "--no-fail-fast", "-p", package]),
+    ) {
+        Ok((status, text)) => Totals::of_step(&step, status.success(), &text),
+        Err(e) => failed(&step, &e),
+    }
+}
+
+/// Names of the workspace's default members, from `cargo metadata`.
+fn default_members(setup: &Setup) -> anyhow::Result<Vec<String>> {
+    let text = output(
+        setup
+            .cargo()
+            .args(["metadata", "--no-deps", "--format-version", "1"]),
+    )?;
+    let meta: serde_json::Value = serde_json::from_str(&text)?;
+    let ids = meta["workspace_default_members"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let packages = meta["packages"].as_array().cloned().unwrap_or_default();
+    let name_of = |id: &serde_json::Value| {
+        let package = packages.iter().find(|p| p["id"] == *id)?;
+        package["name"].as_str().map(str::to_owned)
+    };
+    Ok(ids.iter().filter_map(name_of).collect())
 }
 
 /// The deployment artefacts (systemd unit, .deb, man page, Kubernetes manifests),

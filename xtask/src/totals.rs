@@ -58,6 +58,15 @@ impl AddAssign for Totals {
     }
 }
 
+impl std::iter::Sum for Totals {
+    fn sum<I: Iterator<Item = Self>>(iter: I) -> Self {
+        iter.fold(Self::default(), |mut sum, t| {
+            sum += t;
+            sum
+        })
+    }
+}
+
 impl fmt::Display for Totals {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} passed, {} failed", self.passed, self.failed)

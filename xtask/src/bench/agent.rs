@@ -211,7 +211,11 @@ fn cpu_ticks(pid: u32) -> Result<u64> {
 fn sched_ns(pid: u32) -> Result<u64> {
     let mut total = 0;
     for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
-        let text = std::fs::read_to_string(task?.path().join("schedstat"))?;
+        // A thread that exits while we look is skipped (its time is then lost: the
+        // /proc/PID/stat figure keeps it).
+        let Ok(text) = std::fs::read_to_string(task?.path().join("schedstat")) else {
+            continue;
+        };
         total += text
             .split_whitespace()
             .next()
