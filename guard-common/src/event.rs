@@ -13,7 +13,7 @@
 //! (a tidy test compares a hash of this file with the one recorded there).
 
 /// Version of the event layout. The agent refuses records of another version.
-pub const EVENT_VERSION: u16 = 2;
+pub const EVENT_VERSION: u16 = 3;
 
 /// `EventHeader::kind` of an exec attempt (completed or failed).
 pub const KIND_EXEC: u16 = 1;
@@ -39,6 +39,9 @@ pub const FLAG_ARGC_LOWER_BOUND: u32 = 1 << 7;
 pub const FLAG_TAMPERED: u32 = 1 << 8;
 /// The kernel's argv scan stopped before the end (argv beyond the capture limit).
 pub const FLAG_SCAN_INCOMPLETE: u32 = 1 << 9;
+/// A completed exec whose interpreter differs from the filename (`#!` script or
+/// binfmt_misc). Without it the kernel does not copy `interp` (it is the filename).
+pub const FLAG_SCRIPT: u32 = 1 << 10;
 
 /// Capture limit for argv bytes (the arguments and their NULs).
 pub const ARGV_CAP: usize = 32 * 1024;

@@ -9,7 +9,7 @@ use guard_common::{
     enforce::{EnforceConfig, decision, path},
     event::{
         ARGV_CAP, DATA_OFF_MASK, ExecEvent, FLAG_ARGV_TRUNCATED, FLAG_EXE_TRUNCATED,
-        FLAG_FILENAME_TRUNCATED, FLAG_SCAN_INCOMPLETE, FLAG_TAMPERED,
+        FLAG_FILENAME_TRUNCATED, FLAG_SCAN_INCOMPLETE, FLAG_SCRIPT, FLAG_TAMPERED,
     },
 };
 
@@ -63,9 +63,8 @@ fn enforce(ev: &mut ExecEvent, data: *mut u8, cfg: &EnforceConfig, lsm_said: u8,
         return;
     }
     let (binary, file_hash) = name_hashes(data, 0, ev.filename_len as usize);
-    let (_, interp_hash) = name_hashes(data, ev.filename_len as usize, ev.interp_len as usize);
     // A `#!` script: the kernel's argv starts with the interpreter, then the script.
-    let skip = if interp_hash == file_hash { 0 } else { file_hash };
+    let skip = if ev.header.flags & FLAG_SCRIPT != 0 { file_hash } else { 0 };
     let v = judge(data, binary, argv_at, ev.argv_len as usize, skip, ev.mode, cfg);
     ev.decision = v.decision;
     ev.class = v.class;
@@ -90,8 +89,15 @@ fn strings(ev: &mut ExecEvent, data: *mut u8, bprm: u64) -> usize {
     let filename: u64 = kread(bprm, off!(bprm_filename)).unwrap_or(0);
     let (n, cut) = copy_str(ev, data, 0, filename, Mem::Kernel);
     ev.filename_len = n as u32;
+    // bprm->interp is bprm->filename itself unless a `#!` (or binfmt_misc) handler
+    // replaced it: only then is there a second string to copy and hash.
     let interp: u64 = kread(bprm, off!(bprm_interp)).unwrap_or(0);
-    let (m, cut2) = copy_str(ev, data, n, interp, Mem::Kernel);
+    let (m, cut2) = if interp == filename {
+        (0, false)
+    } else {
+        set_flags(ev, FLAG_SCRIPT);
+        copy_str(ev, data, n, interp, Mem::Kernel)
+    };
     ev.interp_len = m as u32;
     if cut || cut2 {
         set_flags(ev, FLAG_FILENAME_TRUNCATED);

@@ -3,7 +3,7 @@
 use guard_common::event::{
     EVENT_VERSION, EventHeader, ExecEvent, FLAG_ARGC_LOWER_BOUND, FLAG_ARGV_TRUNCATED,
     FLAG_EXE_TRUNCATED, FLAG_EXECVEAT, FLAG_FAILED, FLAG_FILENAME_TRUNCATED, FLAG_READ_ERROR,
-    FLAG_SCAN_INCOMPLETE, FLAG_TAMPERED, FLAG_TTY, KIND_EXEC,
+    FLAG_SCAN_INCOMPLETE, FLAG_SCRIPT, FLAG_TAMPERED, FLAG_TTY, KIND_EXEC,
 };
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -101,6 +101,9 @@ pub fn decode(buf: &[u8]) -> Result<ExecRecord, DecodeError> {
     let mut next = || parts.next().unwrap_or_default();
     let filename = next().to_vec();
     let interp = next().to_vec();
+    // A completed exec that is no script ran its filename: the kernel did not copy it twice.
+    let completed = event.header.flags & FLAG_FAILED == 0;
+    let interp = if completed && event.header.flags & FLAG_SCRIPT == 0 { filename.clone() } else { interp };
     let exe = join_components(next());
     let argv = split_argv(next());
     Ok(ExecRecord { event, filename, interp, exe, argv })
