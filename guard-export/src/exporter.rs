@@ -3,10 +3,11 @@
 //! and drains the sinks.
 //!
 //! ```no_run
-//! # use guard_export::{Exporter, ExporterConfig, ExecEvent};
+//! # use guard_export::{Exporter, ExporterConfig, parse_event_line};
+//! # let line = std::io::stdin().lines().next().unwrap().unwrap();
 //! let cfg = ExporterConfig { sinks: vec!["syslog+tcp://127.0.0.1:514".into()], ..Default::default() };
 //! let mut exp = Exporter::start(&cfg).unwrap();
-//! # let event: ExecEvent = unimplemented!();
+//! let event = parse_event_line(&line, "production").unwrap(); // a `guard-agent run` line
 //! exp.export(event).unwrap();
 //! for (name, c) in exp.counters() { println!("{name}: {c:?}"); }
 //! exp.close().unwrap();

@@ -276,3 +276,15 @@ pub fn real_path(p: &str) -> String {
         .map(|p| p.display().to_string())
         .unwrap_or_default()
 }
+
+/// The mount point of the cgroup2 (unified) hierarchy, whose ids
+/// `bpf_get_current_cgroup_id` reports.
+pub fn cgroup2_root() -> String {
+    std::fs::read_to_string("/proc/mounts")
+        .unwrap_or_default()
+        .lines()
+        .map(|l| l.split(' ').collect::<Vec<_>>())
+        .find(|f| f.get(2) == Some(&"cgroup2"))
+        .map(|f| f[1].to_owned())
+        .expect("a cgroup2 hierarchy is mounted")
+}

@@ -7,7 +7,7 @@ use std::{
     process::Command,
 };
 
-use integration_test::{Agent, Events, argv_of, real_path, require_root, thread_comm, token};
+use integration_test::{Agent, Events, argv_of, cgroup2_root, real_path, require_root, thread_comm, token};
 use serde_json::Value;
 
 const TRUE: &str = "/bin/true";
@@ -321,17 +321,6 @@ fn execs_from_many_threads_at_once_are_each_reported() {
     for (tok, pid) in runs {
         assert_eq!(events.one(&tok).unwrap()["pid"], pid);
     }
-}
-
-/// The first cgroup2 mount (the unified hierarchy that `bpf_get_current_cgroup_id` reads).
-fn cgroup2_root() -> String {
-    let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
-    mounts
-        .lines()
-        .map(|l| l.split(' ').collect::<Vec<_>>())
-        .find(|f| f.get(2) == Some(&"cgroup2"))
-        .map(|f| f[1].to_owned())
-        .expect("a cgroup2 hierarchy is mounted")
 }
 
 #[test]

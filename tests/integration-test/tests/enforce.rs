@@ -16,7 +16,7 @@ use std::{
     time::Duration,
 };
 
-use integration_test::{Agent, Events, require_root, token};
+use integration_test::{Agent, Events, cgroup2_root, require_root, token};
 use serde_json::Value;
 
 const ENFORCED: u32 = 4242;
@@ -671,16 +671,6 @@ fn a_cgroup_mapped_to_enforce_is_stopped_its_sibling_is_not() {
     assert!(modes.contains(&("enforce", "deny")) && modes.contains(&("audit", "audit")), "{modes:?}");
 }
 
-/// The cgroup2 mount point.
-fn cgroup2_root() -> String {
-    std::fs::read_to_string("/proc/mounts")
-        .unwrap()
-        .lines()
-        .map(|l| l.split(' ').collect::<Vec<_>>())
-        .find(|f| f.get(2) == Some(&"cgroup2"))
-        .map(|f| f[1].to_owned())
-        .expect("a cgroup2 hierarchy is mounted")
-}
 
 /// Forks a child that moves itself into `cgroup` and execs `rm -rf target`; returns
 /// the raw wait status.
