@@ -671,7 +671,6 @@ fn a_cgroup_mapped_to_enforce_is_stopped_its_sibling_is_not() {
     assert!(modes.contains(&("enforce", "deny")) && modes.contains(&("audit", "audit")), "{modes:?}");
 }
 
-
 /// Forks a child that moves itself into `cgroup` and execs `rm -rf target`; returns
 /// the raw wait status.
 fn rm_in_cgroup(cgroup: &str, target: &str) -> i32 {
