@@ -19,7 +19,7 @@ pub(crate) fn run_script(eng: &mut Engine<'_>, script: &str, st: &mut ShellState
     if !eng.charge(1 + script.len() / 64) {
         return;
     }
-    if script.len() > MAX_PARSE_BYTES || nesting(script) > MAX_NESTING {
+    if script.len() > MAX_PARSE_BYTES || nesting(script) > MAX_NESTING || dangling_heredoc(script) {
         eng.verdict.degraded = true;
         crate::fallback::scan(eng, script, st);
         return;
@@ -30,6 +30,36 @@ pub(crate) fn run_script(eng: &mut Engine<'_>, script: &str, st: &mut ShellState
         Ok(prog) => run_program(eng, &prog, st),
         Err(_) => crate::fallback::scan(eng, script, st),
     }
+}
+
+/// A `<<` (or `<<-`) with no delimiter word after it: a syntax error in every POSIX
+/// shell, and input on which brush-parser 0.4 allocates without bound (found by the
+/// `batch` fuzz target: `3<<\r<<\t`). Such scripts go to the fallback scanner.
+fn dangling_heredoc(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i + 1 < b.len() {
+        if b[i] == b'<' && b[i + 1] == b'<' {
+            if b.get(i + 2) == Some(&b'<') {
+                i += 3; // here-string
+                continue;
+            }
+            let mut j = i + 2;
+            if b.get(j) == Some(&b'-') {
+                j += 1;
+            }
+            while matches!(b.get(j), Some(b' ' | b'\t')) {
+                j += 1;
+            }
+            if matches!(b.get(j), None | Some(b'\n' | b'<' | b'>' | b'|' | b'&' | b';' | b'(' | b')')) {
+                return true;
+            }
+            i = j;
+        } else {
+            i += 1;
+        }
+    }
+    false
 }
 
 /// Deepest nesting of brackets, quotes-insensitive (an over-estimate is fine).
@@ -343,6 +373,18 @@ fn change_dir(st: &mut ShellState, arg: Option<&str>) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn dangling_heredoc_does_not_reach_the_parser() {
+        // Regression: fuzz/artifacts/batch oom input; brush-parser ran out of memory on it.
+        assert!(super::dangling_heredoc("3<<\r<<\t"));
+        assert!(super::dangling_heredoc("cat <<"));
+        assert!(!super::dangling_heredoc("cat <<EOF\nx\nEOF"));
+        assert!(!super::dangling_heredoc("cat <<< word"));
+        assert!(!super::dangling_heredoc("cat <<- 'END'\nx\nEND"));
+        let v = crate::classify_shell("3<<\r<<\t", &crate::Context::builtin());
+        assert!(v.degraded);
+    }
+
     use crate::{Context, IntentClass, classify_shell};
 
     fn classes(s: &str) -> Vec<IntentClass> {
