@@ -19,16 +19,25 @@ pub(crate) fn run_script(eng: &mut Engine<'_>, script: &str, st: &mut ShellState
     if !eng.charge(1 + script.len() / 64) {
         return;
     }
-    if script.len() > MAX_PARSE_BYTES || nesting(script) > MAX_NESTING || dangling_heredoc(script) {
+    if script.len() > MAX_PARSE_BYTES || nesting(script) > MAX_NESTING || dangling_heredoc(script) || huge_io_number(script) {
         eng.verdict.degraded = true;
         crate::fallback::scan(eng, script, st);
         return;
     }
     let opts = ParserOptions::default();
-    let mut parser = Parser::new(std::io::BufReader::new(script.as_bytes()), &opts);
-    match parser.parse_program() {
-        Ok(prog) => run_program(eng, &prog, st),
-        Err(_) => crate::fallback::scan(eng, script, st),
+    // Defence in depth: a parser panic on hostile input must not take the caller down
+    // (the pre-checks above route the known ones to the fallback scanner).
+    let parsed = std::panic::catch_unwind(|| {
+        let mut parser = Parser::new(std::io::BufReader::new(script.as_bytes()), &opts);
+        parser.parse_program().ok()
+    });
+    match parsed {
+        Ok(Some(prog)) => run_program(eng, &prog, st),
+        Ok(None) => crate::fallback::scan(eng, script, st),
+        Err(_) => {
+            eng.verdict.degraded = true;
+            crate::fallback::scan(eng, script, st);
+        }
     }
 }
 
@@ -57,6 +66,24 @@ fn dangling_heredoc(s: &str) -> bool {
             i = j;
         } else {
             i += 1;
+        }
+    }
+    false
+}
+
+/// A file-descriptor number of 10 or more digits right before a redirection
+/// (`9966666666>x`): brush-parser 0.4 unwraps its conversion to an integer and panics
+/// (found by the `batch` fuzz target).
+fn huge_io_number(s: &str) -> bool {
+    let mut digits = 0usize;
+    for b in s.bytes() {
+        if b.is_ascii_digit() {
+            digits += 1;
+        } else {
+            if digits >= 10 && (b == b'<' || b == b'>') {
+                return true;
+            }
+            digits = 0;
         }
     }
     false
@@ -382,6 +409,15 @@ mod tests {
         assert!(!super::dangling_heredoc("cat <<< word"));
         assert!(!super::dangling_heredoc("cat <<- 'END'\nx\nEND"));
         let v = crate::classify_shell("3<<\r<<\t", &crate::Context::builtin());
+        assert!(v.degraded);
+    }
+
+    #[test]
+    fn huge_fd_numbers_do_not_reach_the_parser() {
+        // Regression: the `batch` fuzz target's panic input.
+        assert!(super::huge_io_number("9966666666>9"));
+        assert!(!super::huge_io_number("echo 2>/dev/null 12345678901 x"));
+        let v = crate::classify_shell("9966666666>9", &crate::Context::builtin());
         assert!(v.degraded);
     }
 
