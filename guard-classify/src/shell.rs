@@ -27,13 +27,21 @@ pub(crate) fn run_script(eng: &mut Engine<'_>, script: &str, st: &mut ShellState
     let opts = ParserOptions::default();
     // Defence in depth: a parser panic on hostile input must not take the caller down
     // (the pre-checks above route the known ones to the fallback scanner).
-    let parsed = std::panic::catch_unwind(|| {
+    // brush-parser also panics inside word parsing (`~-<huge>`), which runs while the
+    // program is evaluated, so the guard covers both parsing and evaluation.
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let mut parser = Parser::new(std::io::BufReader::new(script.as_bytes()), &opts);
-        parser.parse_program().ok()
-    });
-    match parsed {
-        Ok(Some(prog)) => run_program(eng, &prog, st),
-        Ok(None) => crate::fallback::scan(eng, script, st),
+        match parser.parse_program() {
+            Ok(prog) => {
+                run_program(eng, &prog, st);
+                true
+            }
+            Err(_) => false,
+        }
+    }));
+    match outcome {
+        Ok(true) => {}
+        Ok(false) => crate::fallback::scan(eng, script, st),
         Err(_) => {
             eng.verdict.degraded = true;
             crate::fallback::scan(eng, script, st);
@@ -419,6 +427,16 @@ mod tests {
         assert!(!super::huge_io_number("echo 2>/dev/null 12345678901 x"));
         let v = crate::classify_shell("9966666666>9", &crate::Context::builtin());
         assert!(v.degraded);
+    }
+
+    #[test]
+    fn a_parser_panic_during_evaluation_degrades_instead_of_crashing() {
+        // Regression: the `batch` fuzz target's input; brush-parser's word parser
+        // panics on a huge directory-stack index.
+        let v = crate::classify_shell("~-5555555555555555555555533", &crate::Context::builtin());
+        assert!(v.degraded);
+        let v = crate::classify_shell("~-5555555555555555555555533; rm -rf /", &crate::Context::builtin());
+        assert!(v.has(crate::IntentClass::BulkDelete), "the fallback scan still sees the rest");
     }
 
     use crate::{Context, IntentClass, classify_shell};
