@@ -288,3 +288,30 @@ pub fn cgroup2_root() -> String {
         .map(|f| f[1].to_owned())
         .expect("a cgroup2 hierarchy is mounted")
 }
+
+/// Forks a child that moves itself into the cgroup directory `cgroup` and execs
+/// `argv` (argv[0] is the program's path, no environment). Returns the child's pid and
+/// its raw wait status.
+pub fn exec_in_cgroup(cgroup: &str, argv: &[&str]) -> (i32, i32) {
+    use std::ffi::CString;
+    let procs = CString::new(format!("{cgroup}/cgroup.procs")).unwrap();
+    let owned: Vec<CString> = argv.iter().map(|a| CString::new(*a).unwrap()).collect();
+    let mut ptrs: Vec<*const libc::c_char> = owned.iter().map(|c| c.as_ptr()).collect();
+    ptrs.push(std::ptr::null());
+    let envp = [std::ptr::null::<libc::c_char>()];
+    // SAFETY: fork; the child only makes async-signal-safe calls before exec or _exit.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        unsafe {
+            let fd = libc::open(procs.as_ptr(), libc::O_WRONLY);
+            libc::write(fd, b"0".as_ptr().cast(), 1);
+            libc::close(fd);
+            libc::execve(ptrs[0], ptrs.as_ptr(), envp.as_ptr());
+            libc::_exit(127);
+        }
+    }
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    (pid, status)
+}

@@ -7,7 +7,7 @@ use std::{
     process::Command,
 };
 
-use integration_test::{Agent, Events, argv_of, cgroup2_root, real_path, require_root, thread_comm, token};
+use integration_test::{Agent, Events, argv_of, cgroup2_root, exec_in_cgroup, real_path, require_root, thread_comm, token};
 use serde_json::Value;
 
 const TRUE: &str = "/bin/true";
@@ -331,21 +331,8 @@ fn exec_in_a_fresh_cgroup_reports_that_cgroups_id() {
     let id = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&dir).unwrap());
     let agent = Agent::start(&[]).unwrap();
     let tok = token("cgroup");
-    let procs = CString::new(format!("{dir}/cgroup.procs")).unwrap();
-    let (_owned, argv) = cstrings(&[TRUE, &tok]);
-    let envp = [std::ptr::null::<libc::c_char>()];
-    // SAFETY: fork; the child moves itself into the cgroup and execs.
-    let pid = unsafe { libc::fork() };
-    if pid == 0 {
-        unsafe {
-            let fd = libc::open(procs.as_ptr(), libc::O_WRONLY);
-            libc::write(fd, b"0".as_ptr().cast(), 1);
-            libc::close(fd);
-            libc::execve(argv[0], argv.as_ptr(), envp.as_ptr());
-            libc::_exit(127);
-        }
-    }
-    assert_eq!(wait_exit(pid), 0);
+    let (pid, status) = exec_in_cgroup(&dir, &[TRUE, &tok]);
+    assert_eq!(status, 0);
     let events = agent.stop().unwrap();
     std::fs::remove_dir(&dir).unwrap();
     let e = events.one(&tok).unwrap();

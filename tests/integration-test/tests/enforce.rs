@@ -16,7 +16,7 @@ use std::{
     time::Duration,
 };
 
-use integration_test::{Agent, Events, cgroup2_root, require_root, token};
+use integration_test::{Agent, Events, cgroup2_root, exec_in_cgroup, require_root, token};
 use serde_json::Value;
 
 const ENFORCED: u32 = 4242;
@@ -671,27 +671,7 @@ fn a_cgroup_mapped_to_enforce_is_stopped_its_sibling_is_not() {
     assert!(modes.contains(&("enforce", "deny")) && modes.contains(&("audit", "audit")), "{modes:?}");
 }
 
-/// Forks a child that moves itself into `cgroup` and execs `rm -rf target`; returns
-/// the raw wait status.
+/// `rm -rf target` run inside `cgroup`; the raw wait status.
 fn rm_in_cgroup(cgroup: &str, target: &str) -> i32 {
-    let procs = std::ffi::CString::new(format!("{cgroup}/cgroup.procs")).unwrap();
-    let rm = std::ffi::CString::new("/bin/rm").unwrap();
-    let args = [std::ffi::CString::new("rm").unwrap(), std::ffi::CString::new("-rf").unwrap(), std::ffi::CString::new(target).unwrap()];
-    let argv = [args[0].as_ptr(), args[1].as_ptr(), args[2].as_ptr(), std::ptr::null()];
-    let envp = [std::ptr::null::<libc::c_char>()];
-    // SAFETY: fork; the child only makes async-signal-safe calls before exec or _exit.
-    let pid = unsafe { libc::fork() };
-    if pid == 0 {
-        unsafe {
-            let fd = libc::open(procs.as_ptr(), libc::O_WRONLY);
-            libc::write(fd, b"0".as_ptr().cast(), 1);
-            libc::close(fd);
-            libc::execve(rm.as_ptr(), argv.as_ptr(), envp.as_ptr());
-            libc::_exit(127);
-        }
-    }
-    let mut status = 0;
-    // SAFETY: waiting for our own child.
-    unsafe { libc::waitpid(pid, &mut status, 0) };
-    status
+    exec_in_cgroup(cgroup, &["/bin/rm", "-rf", target]).1
 }
