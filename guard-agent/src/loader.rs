@@ -1,13 +1,13 @@
-//! Loading guard's eBPF object into the running kernel, attaching and pinning.
+//! Loading guard's eBPF object into the running kernel (pinning and adoption: kernel.rs).
 
-use std::{io, path::Path};
+use std::io;
 
 use aya::{
     Ebpf, EbpfError, EbpfLoader,
     maps::{MapData, PerCpuArray},
     programs::{ProgramError, RawTracePoint, TracePoint},
 };
-use guard_common::{PIN_ROOT, config::KernelOffsets, event::counter};
+use guard_common::{config::KernelOffsets, event::counter};
 
 use crate::btf::{BtfError, KernelBtf, kernel_offsets};
 
@@ -15,14 +15,14 @@ use crate::btf::{BtfError, KernelBtf, kernel_offsets};
 pub static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/guard-ebpf"));
 
 /// Tracepoint programs: (program name, category).
-const TRACEPOINTS: [(&str, &str); 4] = [
+pub const TRACEPOINTS: [(&str, &str); 4] = [
     ("sys_enter_execve", "syscalls"),
     ("sys_enter_execveat", "syscalls"),
     ("sys_exit_execve", "syscalls"),
     ("sys_exit_execveat", "syscalls"),
 ];
 /// Raw tracepoint programs: (program name, tracepoint).
-const RAW_TRACEPOINTS: [(&str, &str); 1] = [("sched_process_exec", "sched_process_exec")];
+pub const RAW_TRACEPOINTS: [(&str, &str); 1] = [("sched_process_exec", "sched_process_exec")];
 
 /// Names of the capture programs, as the kernel reports them (first 15 bytes).
 pub fn program_names() -> impl Iterator<Item = &'static str> {
@@ -134,12 +134,20 @@ pub fn attach_capture(ebpf: &mut Ebpf) -> Result<(), LoadError> {
     Ok(())
 }
 
+/// Loads one program, logging the time and the verifier's instruction count.
+pub fn load_logged(name: &'static str, load: impl FnOnce() -> Result<(), ProgramError>) -> Result<(), LoadError> {
+    let started = std::time::Instant::now();
+    load().map_err(|source| LoadError::Program { name, action: "load", source })?;
+    tracing::debug!(program = name, load_ms = started.elapsed().as_millis() as u64, "loaded");
+    Ok(())
+}
+
 fn log_load(name: &str, started: std::time::Instant, info: Option<aya::programs::ProgramInfo>) {
     let insns = info.and_then(|i| i.verified_instruction_count());
     tracing::debug!(program = name, load_ms = started.elapsed().as_millis() as u64, verified_insns = ?insns, "loaded");
 }
 
-fn program<'a, T>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut T, LoadError>
+pub fn program<'a, T>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut T, LoadError>
 where
     &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = ProgramError>,
 {
@@ -149,45 +157,6 @@ where
         source: ProgramError::UnexpectedProgramType,
     })?;
     prog.try_into().map_err(|source| LoadError::Program { name, action: "type", source })
-}
-
-/// Path of a pinned map.
-pub fn map_pin_path(name: &str) -> String {
-    format!("{PIN_ROOT}/maps/{name}")
-}
-
-/// Pins the counters so `guard-agent status` can read them from another process.
-pub fn pin_counters(ebpf: &Ebpf) -> Result<(), LoadError> {
-    let dir = format!("{PIN_ROOT}/maps");
-    std::fs::create_dir_all(&dir).map_err(|source| LoadError::Io { what: format!("creating {dir}"), source })?;
-    let path = map_pin_path("COUNTERS");
-    let _ = std::fs::remove_file(&path);
-    let map = ebpf.map("COUNTERS").ok_or(LoadError::MissingMap("COUNTERS"))?;
-    map.pin(&path).map_err(|source| LoadError::Pin { path, source })
-}
-
-/// Removes every pin under [`PIN_ROOT`]. Returns what was removed.
-pub fn remove_pins() -> Result<Vec<String>, LoadError> {
-    let root = Path::new(PIN_ROOT);
-    if !root.exists() {
-        return Ok(Vec::new());
-    }
-    let mut removed = Vec::new();
-    collect(root, &mut removed).map_err(|source| LoadError::Io { what: format!("listing {PIN_ROOT}"), source })?;
-    std::fs::remove_dir_all(root).map_err(|source| LoadError::Io { what: format!("removing {PIN_ROOT}"), source })?;
-    Ok(removed)
-}
-
-fn collect(dir: &Path, out: &mut Vec<String>) -> io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.is_dir() {
-            collect(&path, out)?;
-        } else {
-            out.push(path.display().to_string());
-        }
-    }
-    Ok(())
 }
 
 /// Totals of the per-CPU counters, indexed by `guard_common::event::counter`.
@@ -219,12 +188,4 @@ fn load_lsm(ebpf: &mut Ebpf) -> Result<(), LoadError> {
     let btf = aya::Btf::from_sys_fs().map_err(|e| LoadError::Io { what: format!("kernel BTF: {e}"), source: io::Error::other(e.to_string()) })?;
     let prog: &mut aya::programs::Lsm = program(ebpf, name)?;
     prog.load(name, &btf).map_err(|source| LoadError::Program { name, action: "load", source })
-}
-
-/// Attaches the (already loaded) LSM program.
-pub fn attach_lsm(ebpf: &mut Ebpf) -> Result<(), LoadError> {
-    let name = "bprm_check_security";
-    let prog: &mut aya::programs::Lsm = program(ebpf, name)?;
-    prog.attach().map_err(|source| LoadError::Program { name, action: "attach", source })?;
-    Ok(())
 }

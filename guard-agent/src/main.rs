@@ -7,6 +7,7 @@ mod btf;
 mod cli;
 mod events;
 mod enforce;
+mod kernel;
 mod loader;
 
 use std::process::ExitCode;

@@ -1,16 +1,18 @@
 //! The running agent's policy: loading it, compiling it into the maps, reloading it.
 
 use std::{
+    cell::RefCell,
+    collections::HashMap,
     path::PathBuf,
     sync::{Arc, RwLock},
     time::SystemTime,
 };
 
-use aya::Ebpf;
 use guard_policy::Policy;
 
+use crate::kernel::Maps;
 use crate::enforce::{
-    apply::apply,
+    apply::{apply, apply_cgroup_modes},
     compile::compile,
     facts::{cgroup2_root, facts},
 };
@@ -54,27 +56,45 @@ fn mtime(f: &PathBuf) -> Option<SystemTime> {
 pub struct Enforcer {
     path: u8,
     source: PolicySource,
+    /// The policy's own cgroup modes, as last compiled.
+    policy_cgroups: RefCell<HashMap<u64, u8>>,
+    /// Cgroup modes from Kubernetes labels (`run --kube-node`); the policy's win.
+    label_cgroups: RefCell<HashMap<u64, u8>>,
 }
 
 impl Enforcer {
     pub fn new(path: u8, source: PolicySource) -> Self {
-        Self { path, source }
+        Self { path, source, policy_cgroups: RefCell::default(), label_cgroups: RefCell::default() }
+    }
+
+    /// Sets the cgroup modes the Kubernetes labels ask for and writes the merged
+    /// `MODES_CGROUP` table (the policy's own cgroup modes win for the same cgroup).
+    pub fn set_label_cgroup_modes(&self, maps: &mut Maps, modes: HashMap<u64, u8>) {
+        *self.label_cgroups.borrow_mut() = modes;
+        let merged = super::kube::merge(&self.label_cgroups.borrow(), &self.policy_cgroups.borrow());
+        match apply_cgroup_modes(maps, &merged) {
+            Ok(()) => tracing::info!(labelled = self.label_cgroups.borrow().len(), total = merged.len(), "kubernetes: cgroup modes in force"),
+            Err(err) => tracing::error!(error = %format!("{err:#}"), "kubernetes: cgroup modes not applied"),
+        }
     }
 
     /// Compiles `policy` and writes it to the maps. Returns the rule names.
-    pub fn install(&self, ebpf: &mut Ebpf, policy: &Policy) -> anyhow::Result<RuleNames> {
+    pub fn install(&self, maps: &mut Maps, policy: &Policy) -> anyhow::Result<RuleNames> {
         let names = Arc::new(RwLock::new(Vec::new()));
-        self.install_into(ebpf, policy, &names)?;
+        self.install_into(maps, policy, &names)?;
         Ok(names)
     }
 
-    fn install_into(&self, ebpf: &mut Ebpf, policy: &Policy, names: &RuleNames) -> anyhow::Result<()> {
+    fn install_into(&self, maps: &mut Maps, policy: &Policy, names: &RuleNames) -> anyhow::Result<()> {
         let (facts, notes) = facts(policy, &cgroup2_root());
         for note in notes {
             tracing::warn!(%note, "policy");
         }
-        let compiled = compile(&facts, self.path, std::process::id())?;
-        apply(ebpf, &compiled)?;
+        let mut compiled = compile(&facts, self.path, std::process::id())?;
+        let policy_cgroups = compiled.cgroup_modes.clone();
+        compiled.cgroup_modes = super::kube::merge(&self.label_cgroups.borrow(), &policy_cgroups);
+        apply(maps, &compiled)?;
+        *self.policy_cgroups.borrow_mut() = policy_cgroups;
         if let Ok(mut n) = names.write() {
             n.clone_from(&compiled.rule_names);
         }
@@ -84,13 +104,13 @@ impl Enforcer {
 
     /// Reloads when asked (`forced`, SIGHUP) or when the file changed. A policy that
     /// does not validate is refused and the one in force stays.
-    pub fn reload(&self, ebpf: &mut Ebpf, names: &RuleNames, forced: bool) {
+    pub fn reload(&self, maps: &mut Maps, names: &RuleNames, forced: bool) {
         if !forced && !self.source.changed() {
             return;
         }
         match self.source.load() {
             Ok(policy) => {
-                if let Err(err) = self.install_into(ebpf, &policy, names) {
+                if let Err(err) = self.install_into(maps, &policy, names) {
                     tracing::error!(error = %format!("{err:#}"), "policy not applied; the previous one stays in force");
                 }
             }

@@ -4,6 +4,7 @@ pub mod check;
 pub mod doctor;
 pub mod enforcer;
 pub mod export;
+pub mod kube;
 pub mod policy;
 pub mod replay;
 pub mod run;

@@ -1,4 +1,4 @@
-//! `guard-agent run`: load, attach, and stream events until SIGINT or SIGTERM.
+//! `guard-agent run`: load (or adopt), attach, and stream events until SIGINT or SIGTERM.
 
 use std::{
     process::ExitCode,
@@ -23,7 +23,9 @@ use crate::{
     cli::{
         enforcer::{Enforcer, PolicySource, RuleNames},
         export::{Output, OutputArgs},
+        kube::{self, KubeArgs, PodTable},
     },
+    kernel::Kernel,
     loader::{self, LoadConfig},
 };
 
@@ -39,8 +41,15 @@ pub struct RunArgs {
     /// and when the file changes; a bad new policy is refused and the old one stays.
     #[arg(long)]
     pub policy: Option<std::path::PathBuf>,
+    /// Leave the programs pinned and enforcing when the agent stops (the next agent
+    /// adopts them). Without it, a clean stop removes them; a killed agent always
+    /// leaves them in force.
+    #[arg(long)]
+    pub persist: bool,
     #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub kube: KubeArgs,
 }
 
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
@@ -58,33 +67,34 @@ async fn run_async(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
     let _lock = single_instance_lock()?;
-    let stale = loader::remove_pins()?;
-    if !stale.is_empty() {
-        tracing::warn!(?stale, "removed pins left by an earlier agent");
-    }
     let policy = PolicySource::new(args.policy.clone());
     let loaded_policy = policy.load().context("loading the policy")?;
     // Outputs first: a bad sink URL, key or pattern fails before anything is attached.
     let output = Output::start(&args.output, loaded_policy.name())?;
-    let mut ebpf = loader::load(&LoadConfig { ring_bytes: args.ring_bytes })?;
-    let (path, reason) = loader::choose_path(&mut ebpf);
-    tracing::info!(path = path::name(path), %reason, "enforcement path");
+    // The Kubernetes watch (a bad kubeconfig fails here, before anything is attached);
+    // it lists while the programs load, and its modes apply from the loop below.
+    let mut pods = kube::start(&args.kube).await?;
+    let mut kernel = Kernel::open(&LoadConfig { ring_bytes: args.ring_bytes })?;
+    let path = kernel.path;
+    tracing::info!(path = path::name(path), reason = %kernel.reason, adopted = kernel.adopted, "enforcement path");
     let enforcer = Enforcer::new(path, policy);
-    let rule_names = enforcer.install(&mut ebpf, &loaded_policy)?;
-    loader::attach_capture(&mut ebpf)?;
-    if path == path::LSM {
-        loader::attach_lsm(&mut ebpf)?;
-    }
-    loader::pin_counters(&ebpf)?;
-    let ring = RingBuf::try_from(ebpf.take_map("EVENTS").context("EVENTS map")?)?;
+    // The policy is in the maps before any program is attached (or, when adopting,
+    // replaces the one the pinned programs were enforcing).
+    let rule_names = enforcer.install(&mut kernel.maps, &loaded_policy)?;
+    kernel.attach()?;
+    let ring = RingBuf::try_from(kernel.maps.take("EVENTS").context("EVENTS map")?)?;
     let counters: PerCpuArray<MapData, u64> =
-        PerCpuArray::try_from(ebpf.take_map("COUNTERS").context("COUNTERS map")?)?;
-    tracing::info!(path = path::name(path), "capture attached");
+        PerCpuArray::try_from(kernel.maps.take("COUNTERS").context("COUNTERS map")?)?;
+    tracing::info!(path = path::name(path), adopted = kernel.adopted, "capture attached");
 
     let stop = Arc::new(AtomicBool::new(false));
     let decode_errors = Arc::new(AtomicU64::new(0));
-    let reader = spawn_reader(ring, stop.clone(), decode_errors.clone(), rule_names.clone(), output);
+    let reader = spawn_reader(ring, stop.clone(), decode_errors.clone(), rule_names.clone(), output, pods.clone());
 
+    // systemd (Type=notify): ready once the programs are attached and the reader runs;
+    // the watchdog is fed from this loop only while the reader thread is alive.
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+    let mut watchdog = tokio::time::interval(watchdog_period());
     let mut watch = tokio::time::interval(Duration::from_secs(2));
     let mut tick = tokio::time::interval(Duration::from_secs(args.report_interval.max(1)));
     let mut last_dropped = 0;
@@ -93,10 +103,27 @@ async fn run_async(args: &RunArgs) -> anyhow::Result<ExitCode> {
             _ = sigint.recv() => break,
             _ = sigterm.recv() => break,
             _ = tick.tick() => last_dropped = report_drops(&counters, last_dropped),
-            _ = sighup.recv() => enforcer.reload(&mut ebpf, &rule_names, true),
-            _ = watch.tick() => enforcer.reload(&mut ebpf, &rule_names, false),
+            _ = sighup.recv() => {
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
+                enforcer.reload(&mut kernel.maps, &rule_names, true);
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+            }
+            _ = watchdog.tick() => {
+                if reader.is_finished() {
+                    tracing::error!("the event reader stopped; exiting so the service manager restarts the agent");
+                    break;
+                }
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+            }
+            _ = watch.tick() => enforcer.reload(&mut kernel.maps, &rule_names, false),
+            () = kube::changed(&mut pods) => {
+                if let Some(table) = pods.as_mut().map(|t| t.borrow_and_update().clone()) {
+                    enforcer.set_label_cgroup_modes(&mut kernel.maps, kube::label_modes(&table));
+                }
+            }
         }
     }
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     stop.store(true, Ordering::Release);
     let _ = tokio::task::spawn_blocking(move || reader.join()).await;
     let totals = loader::read_counters(&counters)?;
@@ -108,8 +135,8 @@ async fn run_async(args: &RunArgs) -> anyhow::Result<ExitCode> {
         decode_errors = decode_errors.load(Ordering::Relaxed),
         "stopped"
     );
-    drop(ebpf);
-    loader::remove_pins()?;
+    drop(counters);
+    kernel.release(args.persist)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -119,6 +146,7 @@ fn spawn_reader(
     decode_errors: Arc<AtomicU64>,
     rule_names: RuleNames,
     output: Output,
+    pods: Option<PodTable>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::Builder::new()
         .name("guard-reader".into())
@@ -132,7 +160,8 @@ fn spawn_reader(
                 |bytes| match decode(bytes) {
                     Ok(record) => {
                         let names = rule_names.read().map(|n| n.clone()).unwrap_or_default();
-                        let line = exec_to_json(&record, &clock, &host, &names);
+                        let pod = pods.as_ref().and_then(|t| t.borrow().get(&record.event.cgroup_id).map(|e| e.info.clone()));
+                        let line = exec_to_json(&record, &clock, &host, &names, pod.as_deref());
                         out.borrow_mut().event(&line);
                     }
                     Err(err) => {
@@ -163,6 +192,11 @@ fn report_drops(counters: &PerCpuArray<MapData, u64>, last: u64) -> u64 {
     }
 }
 
+/// How often to feed systemd's watchdog: half its timeout (an hour when there is none).
+fn watchdog_period() -> Duration {
+    sd_notify::watchdog_enabled().filter(|d| !d.is_zero()).map_or(Duration::from_secs(3600), |d| d / 2)
+}
+
 /// This host's name, for every event.
 pub fn hostname() -> String {
     let mut buf = [0u8; 256];
@@ -173,6 +207,16 @@ pub fn hostname() -> String {
     }
     let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
     String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+/// Whether an agent holds the single-instance lock.
+pub fn agent_running() -> bool {
+    use std::os::fd::AsRawFd as _;
+    let Ok(file) = std::fs::File::open(LOCK_PATH) else {
+        return false;
+    };
+    // SAFETY: flock on an fd we own; released when `file` closes.
+    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) != 0 }
 }
 
 /// Where the running agent holds its lock.

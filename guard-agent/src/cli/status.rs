@@ -1,16 +1,20 @@
-//! `guard-agent status`: the running agent's counters (read from the pinned map) and
-//! the run-time statistics of its programs.
+//! `guard-agent status`: whether an agent runs, the enforcement path, default mode and
+//! policy version in force, the counters (read from the pinned maps), and the run-time
+//! statistics of the programs.
 
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use aya::{
-    maps::{Map, MapData, PerCpuArray},
+    maps::{Array, Map, MapData, PerCpuArray},
     programs::loaded_programs,
 };
-use guard_common::event::counter;
+use guard_common::{
+    enforce::{EnforceConfig, mode, path},
+    event::counter,
+};
 
-use crate::{events::json::ObjectWriter, loader};
+use crate::{events::json::ObjectWriter, kernel, loader};
 
 #[derive(clap::Args, Debug)]
 pub struct StatusArgs {
@@ -21,17 +25,29 @@ pub struct StatusArgs {
 
 pub fn status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
     loader::ensure_mounts()?;
-    let path = loader::map_pin_path("COUNTERS");
-    let data = MapData::from_pin(&path).with_context(|| format!("no running agent: cannot open {path}"))?;
+    let build = kernel::builds().into_iter().next().context("nothing of guard is loaded: no pinned programs under /sys/fs/bpf/guard")?;
+    let pin = build.join("maps").join("COUNTERS");
+    let data = MapData::from_pin(&pin).with_context(|| format!("cannot open {}", pin.display()))?;
     let counters: PerCpuArray<MapData, u64> = PerCpuArray::try_from(Map::PerCpuArray(data))?;
     let totals = loader::read_counters(&counters)?;
+    let config = read_config(&build.join("maps").join("CONFIG"))?;
+    let agent = crate::cli::run::agent_running();
+    let path = path::name(kernel::pinned_path(&build));
+    let policy_version = format!("{:08x}", config.policy_version);
+    let default_mode = mode::name(config.default_mode);
+    let enforcing = config.enabled != 0;
     let stats_enabled = std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled")
         .is_ok_and(|s| s.trim() == "1");
     let programs = program_stats();
     if args.json {
         let mut w = ObjectWriter::new();
-        w.raw("running", "true")
-            .raw("path", "\"signal\"")
+        w.bool("running", agent)
+            .bool("enforcing", enforcing)
+            .bytes("path", path.as_bytes())
+            .bytes("default_mode", default_mode.as_bytes())
+            .bytes("policy_version", policy_version.as_bytes())
+            .bytes("pins", build.display().to_string().as_bytes())
+            .num("links", kernel::attached_links())
             .num("emitted", totals[counter::EMITTED as usize])
             .num("dropped", totals[counter::RINGBUF_DROPPED as usize])
             .num("stash_full", totals[counter::STASH_FULL as usize])
@@ -40,7 +56,15 @@ pub fn status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
             .raw("programs", &programs_json(&programs));
         println!("{}", w.finish());
     } else {
-        println!("agent: running (capture; enforcement path: signal)");
+        println!(
+            "agent: {}; programs pinned at {}",
+            if agent { "running" } else { "NOT running (the pinned programs still enforce; events wait in the ring buffer)" },
+            build.display()
+        );
+        println!(
+            "enforcement: {} via {path}; default mode {default_mode}; policy version {policy_version}",
+            if enforcing { "on" } else { "off (capture only)" }
+        );
         println!(
             "events emitted: {}  dropped (ring buffer full): {}  stash full: {}  read errors: {}",
             totals[counter::EMITTED as usize],
@@ -56,6 +80,12 @@ pub fn status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn read_config(pin: &std::path::Path) -> anyhow::Result<EnforceConfig> {
+    let data = MapData::from_pin(pin).with_context(|| format!("cannot open {}", pin.display()))?;
+    let array: Array<MapData, EnforceConfig> = Array::try_from(Map::Array(data))?;
+    Ok(array.get(&0, 0)?)
 }
 
 pub struct ProgramStat {

@@ -7,12 +7,13 @@
 use std::{borrow::BorrowMut, collections::HashMap, hash::Hash};
 
 use aya::{
-    Ebpf, Pod,
+    Pod,
     maps::{Array, HashMap as BpfHashMap, MapData, MapError},
 };
 use guard_common::enforce::EnforceConfig;
 
 use super::compile::Compiled;
+use crate::kernel::Maps;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
@@ -27,23 +28,29 @@ pub enum ApplyError {
 }
 
 /// Writes every table of `c` into the maps of `ebpf`.
-pub fn apply(ebpf: &mut Ebpf, c: &Compiled) -> Result<(), ApplyError> {
-    sync(ebpf, "RULES", &c.rules)?;
-    sync(ebpf, "KEYWORDS", &c.keywords)?;
-    sync(ebpf, "PATHS", &c.paths)?;
-    sync(ebpf, "MODES_UID", &c.uid_modes)?;
-    sync(ebpf, "MODES_CGROUP", &c.cgroup_modes)?;
+pub fn apply(maps: &mut Maps, c: &Compiled) -> Result<(), ApplyError> {
+    sync(maps, "RULES", &c.rules)?;
+    sync(maps, "KEYWORDS", &c.keywords)?;
+    sync(maps, "PATHS", &c.paths)?;
+    sync(maps, "MODES_UID", &c.uid_modes)?;
+    sync(maps, "MODES_CGROUP", &c.cgroup_modes)?;
     let cfg = c.config.unwrap_or(EnforceConfig::DISABLED);
-    let map = ebpf.map_mut("CONFIG").ok_or(ApplyError::MissingMap("CONFIG"))?;
+    let map = maps.get_mut("CONFIG").ok_or(ApplyError::MissingMap("CONFIG"))?;
     let mut array: Array<&mut MapData, EnforceConfig> =
         Array::try_from(map).map_err(|source| ApplyError::Map { map: "CONFIG", source })?;
     array.set(0, cfg, 0).map_err(|source| ApplyError::Map { map: "CONFIG", source })
 }
 
+/// Writes only the cgroup mode table (the Kubernetes watch's modes merged with the
+/// policy's, as pods come and go between policy loads).
+pub fn apply_cgroup_modes(maps: &mut Maps, modes: &HashMap<u64, u8>) -> Result<(), ApplyError> {
+    sync(maps, "MODES_CGROUP", modes)
+}
+
 /// Makes a kernel hash map hold exactly `want`: insert/update first, then remove.
-fn sync<K: Pod + Eq + Hash, V: Pod>(ebpf: &mut Ebpf, name: &'static str, want: &HashMap<K, V>) -> Result<(), ApplyError> {
+fn sync<K: Pod + Eq + Hash, V: Pod>(maps: &mut Maps, name: &'static str, want: &HashMap<K, V>) -> Result<(), ApplyError> {
     let err = |source| ApplyError::Map { map: name, source };
-    let map = ebpf.map_mut(name).ok_or(ApplyError::MissingMap(name))?;
+    let map = maps.get_mut(name).ok_or(ApplyError::MissingMap(name))?;
     let mut table: BpfHashMap<&mut MapData, K, V> = BpfHashMap::try_from(map).map_err(err)?;
     for (k, v) in want {
         table.insert(k, v, 0).map_err(err)?;

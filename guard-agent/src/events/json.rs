@@ -168,8 +168,24 @@ fn rule_json(e: &ExecEvent, names: &[String]) -> String {
     out
 }
 
-/// The event as one JSON line (without the newline).
-pub fn exec_to_json(r: &ExecRecord, clock: &Clock, host: &str, rule_names: &[String]) -> String {
+/// The Kubernetes container a process runs in, as the `k8s` object.
+fn k8s_json(info: &guard_kube::PodInfo) -> String {
+    let mut labels = ObjectWriter::new();
+    for (k, v) in &info.labels {
+        labels.bytes(k, v.as_bytes());
+    }
+    let mut w = ObjectWriter::new();
+    w.bytes("namespace", info.namespace.as_bytes())
+        .bytes("pod", info.pod.as_bytes())
+        .bytes("container", info.container.as_bytes())
+        .bytes("service_account", info.service_account.as_bytes())
+        .raw("labels", &labels.finish());
+    w.finish()
+}
+
+/// The event as one JSON line (without the newline). `k8s`: the container the
+/// process's cgroup belongs to, when the agent watches Kubernetes and knows it.
+pub fn exec_to_json(r: &ExecRecord, clock: &Clock, host: &str, rule_names: &[String], k8s: Option<&guard_kube::PodInfo>) -> String {
     let e: &ExecEvent = &r.event;
     let mut w = ObjectWriter::new();
     w.raw("kind", "\"exec\"")
@@ -217,6 +233,9 @@ pub fn exec_to_json(r: &ExecRecord, clock: &Clock, host: &str, rule_names: &[Str
         let encoded: Vec<Vec<u8>> = r.argv.iter().map(|a| b64.encode(a).into_bytes()).collect();
         w.bytes_array("argv_base64", encoded.iter().map(Vec::as_slice));
     }
+    if let Some(info) = k8s {
+        w.raw("k8s", &k8s_json(info));
+    }
     w.finish()
 }
 
@@ -262,6 +281,26 @@ mod tests {
             }
         }
         assert_eq!(back, original);
+    }
+
+    #[test]
+    fn k8s_object() {
+        let info = guard_kube::PodInfo {
+            namespace: "ci".into(),
+            pod: "runner-1".into(),
+            container: "build".into(),
+            service_account: "runner".into(),
+            labels: [("app.kubernetes.io/name".to_owned(), "run\"ner".to_owned())].into(),
+        };
+        let v: serde_json::Value = serde_json::from_str(&k8s_json(&info)).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"namespace": "ci", "pod": "runner-1", "container": "build", "service_account": "runner",
+                "labels": {"app.kubernetes.io/name": "run\"ner"}})
+        );
+        let empty = guard_kube::PodInfo { labels: Default::default(), ..info };
+        let v: serde_json::Value = serde_json::from_str(&k8s_json(&empty)).unwrap();
+        assert_eq!(v["labels"], serde_json::json!({}));
     }
 
     #[test]

@@ -66,9 +66,11 @@ fn unit_says_what_the_agent_needs_and_no_more() {
         v[0].clone()
     };
     // Until sd-notify lands the unit must not claim readiness notification.
-    assert_eq!(one("Type"), "exec");
-    assert!(unit_values(&unit, "WatchdogSec").is_empty(), "WatchdogSec needs sd-notify, which the agent lacks");
-    assert_eq!(one("ExecStart"), "/usr/bin/guard-agent run --policy /etc/guard/policy.yaml");
+    assert_eq!(one("Type"), "notify", "the agent speaks sd-notify (tested in integration-test lifetime.rs)");
+    assert_eq!(one("NotifyAccess"), "main");
+    assert_eq!(one("WatchdogSec"), "30s");
+    assert!(one("ExecStart").contains("--persist"), "restarts leave no enforcement gap: the programs stay pinned");
+    assert_eq!(one("ExecStart"), "/usr/bin/guard-agent run --persist --policy /etc/guard/policy.yaml");
     assert_eq!(one("ExecReload"), "/bin/kill -HUP $MAINPID");
     assert_eq!(one("Restart"), "always");
     for key in ["CapabilityBoundingSet", "AmbientCapabilities"] {

@@ -51,9 +51,15 @@ pub struct Agent {
 impl Agent {
     /// Starts the agent and waits until it reports that capture is attached.
     pub fn start(extra_args: &[&str]) -> anyhow::Result<Self> {
+        Self::start_with_env(extra_args, &[])
+    }
+
+    /// [`Agent::start`] with extra environment variables.
+    pub fn start_with_env(extra_args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Self> {
         let mut child = Command::new(agent_bin())
             .arg("run")
             .args(extra_args)
+            .envs(env.iter().copied())
             .env("GUARD_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -134,6 +140,20 @@ impl Agent {
             bail!("status failed: {}", String::from_utf8_lossy(&out.stderr));
         }
         parse_line(std::str::from_utf8(&out.stdout)?.trim())
+    }
+
+    /// Kills the agent with SIGKILL (nothing runs on its way out) and returns the events
+    /// it had printed.
+    pub fn kill9(mut self) -> anyhow::Result<Events> {
+        self.child.kill()?;
+        self.child.wait()?;
+        if let Some(h) = self.stdout.take() {
+            let _ = h.join();
+        }
+        let log = self.stderr.lock().unwrap().clone();
+        let lines = std::mem::take(&mut *self.lines.lock().unwrap());
+        let events = lines.iter().map(|l| parse_line(l)).collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(Events { events, log })
     }
 
     /// Stops the agent with SIGINT (it drains the ring buffer first) and returns every
