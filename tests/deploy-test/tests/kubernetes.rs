@@ -140,11 +140,13 @@ fn templates_literal_parts_match_the_manifests() {
         assert!(host_paths.contains(&need), "host mount {need} missing");
     }
     assert_eq!(pod["volumes"][0]["configMap"]["name"], kind(&docs, "ConfigMap")["metadata"]["name"]);
-    // RBAC: same rules in the template and the manifest, read-only, three resources.
+    // RBAC: same rules in the template and the manifest, read-only, exactly what the
+    // agent's watch (guard-kube: kube-rs reflectors) does: list and watch of pods,
+    // ServiceAccounts and namespaces.
     let trbac = template_literal("rbac.yaml");
     let role = kind(&docs, "ClusterRole");
     assert_eq!(role["rules"], trbac[0]["rules"]);
-    assert_eq!(role["rules"], json!([{"apiGroups": [""], "resources": ["pods", "serviceaccounts", "namespaces"], "verbs": ["get", "list", "watch"]}]));
+    assert_eq!(role["rules"], json!([{"apiGroups": [""], "resources": ["pods", "serviceaccounts", "namespaces"], "verbs": ["list", "watch"]}]));
     let binding = kind(&docs, "ClusterRoleBinding");
     assert_eq!(binding["roleRef"]["name"], role["metadata"]["name"]);
     let sa = kind(&docs, "ServiceAccount");
@@ -206,14 +208,32 @@ fn containerfile_base_runs_the_binary_and_entrypoint_matches() {
     assert!(newest <= (2, 36), "binary needs GLIBC_{}.{}, bookworm has 2.36", newest.0, newest.1);
 }
 
+/// The DaemonSet hands the node's name to the agent the way the agent reads it:
+/// `run --kube-node` defaults to $NODE_NAME, which the pod gets from spec.nodeName.
 #[test]
-fn docs_say_the_label_watch_is_not_built() {
+fn daemonset_passes_the_node_name_the_agent_watches_by() {
+    let docs = manifests();
+    let c = &kind(&docs, "DaemonSet")["spec"]["template"]["spec"]["containers"][0];
+    let node_name = c["env"].as_array().unwrap().iter().find(|e| e["name"] == "NODE_NAME").expect("NODE_NAME in the env");
+    assert_eq!(node_name["valueFrom"], json!({"fieldRef": {"fieldPath": "spec.nodeName"}}));
+    let help = run(agent_binary().to_str().unwrap(), &["run", "--help"]);
+    assert_eq!(help.code, 0, "{}", help.all());
+    assert!(help.stdout.contains("--kube-node") && help.stdout.contains("env: NODE_NAME"), "{}", help.stdout);
+    assert!(help.stdout.contains("--kubeconfig"), "{}", help.stdout);
+    let man = read("deploy/man/guard-agent.8");
+    for flag in [r"\-\-kube\-node", r"\-\-kubeconfig", "NODE_NAME"] {
+        assert!(man.contains(flag), "the man page does not mention {flag}");
+    }
+}
+
+#[test]
+fn docs_explain_the_labels_and_their_rbac() {
     let doc = read("docs/deploy.md");
     let section = doc.split("## Labelling service accounts").nth(1).expect("labelling section in docs/deploy.md");
     let section = section.split("\n## ").next().unwrap();
-    assert!(section.contains("Not built yet"), "the labelling section must say the watch is not built");
-    for mode in ["guard.dev/mode=strict", "enforce", "audit"] {
-        assert!(section.contains(mode), "{mode} not documented");
+    assert!(!section.contains("Not built yet"), "the label watch is built");
+    for needle in ["guard.dev/mode=strict", "enforce", "audit", "--kube-node", "NODE_NAME", "list", "watch"] {
+        assert!(section.contains(needle), "{needle} not documented in the labelling section");
     }
     for line in ["/healthz", "kubernetes-validate"] {
         assert!(doc.contains(line), "docs/deploy.md does not mention {line}");
