@@ -129,6 +129,11 @@ impl Kernel {
         Ok(Self { path, reason, adopted: true, maps: Maps(maps), dir: dir.to_owned(), ebpf: None })
     }
 
+    /// This build's pin directory.
+    pub fn pin_dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// Attaches and pins every program (a no-op for adopted programs), then removes the
     /// pins of other builds: they were in force until this point.
     pub fn attach(&mut self) -> Result<(), LoadError> {

@@ -7,6 +7,7 @@ mod btf;
 mod cli;
 mod events;
 mod enforce;
+mod hold;
 mod kernel;
 mod loader;
 
@@ -41,6 +42,9 @@ enum Command {
     Audit(cli::audit::AuditCommand),
     /// Judge recorded events against a candidate policy: what would change.
     Replay(cli::replay::ReplayArgs),
+    /// Internal: end holds whose deadline passed (started by `run`; outlives it).
+    #[command(hide = true)]
+    HoldReaper(hold::ReaperArgs),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +66,7 @@ fn main() -> ExitCode {
         Command::Policy(cmd) => cli::policy::policy(&cmd),
         Command::Audit(cmd) => cli::audit::audit(&cmd),
         Command::Replay(args) => cli::replay::replay(&args),
+        Command::HoldReaper(args) => hold::reaper(&args),
     };
     match result {
         Ok(code) => code,

@@ -59,11 +59,14 @@ pub mod decision {
     pub const DENY: u8 = 1;
     /// A rule matched in audit mode (or with action audit): recorded, not stopped.
     pub const AUDIT: u8 = 2;
+    /// Parked (SIGSTOP before the first instruction) for the agent's verdict.
+    pub const HOLD: u8 = 3;
     pub fn name(d: u8) -> &'static str {
         match d {
             ALLOW => "allow",
             DENY => "deny",
             AUDIT => "audit",
+            HOLD => "hold",
             _ => "unknown",
         }
     }
@@ -76,23 +79,69 @@ pub mod path {
     pub const LSM: u8 = 1;
     /// SIGKILL at `sched_process_exec`, before the first instruction.
     pub const SIGNAL: u8 = 2;
+    /// SIGSTOP at `sched_process_exec`; the agent resumes or kills it through a pidfd.
+    pub const HOLD: u8 = 3;
     pub fn name(p: u8) -> &'static str {
         match p {
             LSM => "lsm",
             SIGNAL => "signal",
+            HOLD => "hold",
             _ => "none",
         }
     }
 }
 
-/// The decision for a mode and the action the policy gives the matched class.
+/// The decision for a mode and the action the policy gives the matched class: `hold`
+/// parks the exec for strict identities and denies it for enforce ones.
 #[inline(always)]
 pub const fn decide(mode: u8, action: u8) -> u8 {
     match (mode, action) {
         (mode::AUDIT, _) | (_, action::AUDIT) => decision::AUDIT,
+        (mode::STRICT, action::HOLD) => decision::HOLD,
         _ => decision::DENY,
     }
 }
+
+/// Kinds of kernel rules (`KernelRule::kind`).
+pub mod rule_kind {
+    /// A signature: its class's action decides.
+    pub const SIGNATURE: u8 = 0;
+    /// A hold trigger: the kernel cannot judge the command, but it carries something
+    /// the policy marks as interesting. Strict identities are held; others allowed.
+    pub const HOLD: u8 = 1;
+}
+
+/// The agent's side of holding: written by the agent (heartbeat every few hundred ms),
+/// read by the kernel before it parks anything.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AgentState {
+    /// CLOCK_MONOTONIC (`bpf_ktime_get_ns`) of the agent's last heartbeat.
+    pub heartbeat_ns: u64,
+    /// A heartbeat older than this means the agent is gone: nothing is held.
+    pub max_age_ns: u64,
+    /// How long a held process waits for a verdict (read by the agent and the reaper).
+    pub deadline_ns: u64,
+    /// With no fresh heartbeat, a would-be hold is allowed (1) or killed (0).
+    pub fail_open: u8,
+    pub _pad: [u8; 7],
+}
+
+/// A parked process (value of the held map, keyed by tgid).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Held {
+    /// CLOCK_MONOTONIC when it was parked.
+    pub since_ns: u64,
+    pub uid: u32,
+    /// What the deadline gives it: 1 resume, 0 kill (the kernel's fail mode at hold time).
+    pub fail_open: u8,
+    pub mode: u8,
+    pub _pad: [u8; 2],
+}
+
+const _: () = assert!(size_of::<AgentState>() == 32);
+const _: () = assert!(size_of::<Held>() == 16);
 
 /// Global enforcement settings (one entry of the config map; the agent rewrites it on
 /// policy reload).
@@ -132,5 +181,7 @@ const _: () = assert!(size_of::<EnforceConfig>() == 20);
 mod pod {
     // SAFETY: repr(C), integers only, sizes asserted.
     unsafe impl aya::Pod for super::EnforceConfig {}
+    unsafe impl aya::Pod for super::AgentState {}
+    unsafe impl aya::Pod for super::Held {}
     unsafe impl aya::Pod for crate::matcher::RuleSet {}
 }

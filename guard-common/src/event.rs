@@ -42,6 +42,9 @@ pub const FLAG_SCAN_INCOMPLETE: u32 = 1 << 9;
 /// A completed exec whose interpreter differs from the filename (`#!` script or
 /// binfmt_misc). Without it the kernel does not copy `interp` (it is the filename).
 pub const FLAG_SCRIPT: u32 = 1 << 10;
+/// A strict identity's command would have been held, but the agent's heartbeat was
+/// stale (or the held map full): it got the fail mode instead (decision tells which).
+pub const FLAG_HOLD_OFFLINE: u32 = 1 << 11;
 
 /// Capture limit for argv bytes (the arguments and their NULs).
 pub const ARGV_CAP: usize = 32 * 1024;

@@ -446,7 +446,8 @@ pub struct KernelRule {
     pub rule_id: u16,
     /// Intent class (`guard_common::intent`).
     pub class: u8,
-    pub _pad: u8,
+    /// `enforce::rule_kind`.
+    pub kind: u8,
 }
 
 /// The rules for one binary name (value of the rules map, keyed by [`hash_name`]).

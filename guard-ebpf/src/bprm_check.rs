@@ -25,7 +25,7 @@ const EPERM: i32 = 1;
 pub fn bprm_check_security(ctx: LsmContext) -> i32 {
     // SAFETY: `int bprm_check_security(struct linux_binprm *bprm)`, then the return
     // value of earlier programs on this hook.
-    let (bprm, prev): (u64, i32) = unsafe { (ctx.arg(0), ctx.arg(1)) };
+    let (bprm, prev): (u64, i32) = (ctx.arg(0), ctx.arg(1));
     if prev != 0 {
         return prev;
     }

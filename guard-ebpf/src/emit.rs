@@ -92,7 +92,9 @@ pub fn submit(s: &mut ExecScratch, data_len: usize) {
     let len = (size_of::<ExecEvent>() + data_len) & RECORD_MASK;
     // SAFETY: `len` is within the scratch record, which is plain bytes.
     let bytes = unsafe { core::slice::from_raw_parts((&raw const *s).cast::<u8>(), len) };
-    let flags = if EVENTS.query(BPF_RB_AVAIL_DATA) > WAKE_WATERMARK {
+    // A held process waits for the agent: wake it now rather than at its next poll.
+    let held = s.event.enforced_by == guard_common::enforce::path::HOLD;
+    let flags = if held || EVENTS.query(BPF_RB_AVAIL_DATA) > WAKE_WATERMARK {
         BPF_RB_FORCE_WAKEUP
     } else {
         BPF_RB_NO_WAKEUP

@@ -2,25 +2,26 @@
 //! instruction with the kernel's own copy of argv (exactly what the program will see).
 
 use aya_ebpf::{
-    helpers::generated::{bpf_probe_read_user, bpf_send_signal}, macros::raw_tracepoint,
+    helpers::generated::{bpf_ktime_get_ns, bpf_probe_read_user, bpf_send_signal}, macros::raw_tracepoint,
     programs::RawTracePointContext,
 };
 use guard_common::{
-    enforce::{EnforceConfig, decision, path},
+    enforce::{EnforceConfig, Held, decision, path},
     event::{
         ARGV_CAP, DATA_OFF_MASK, ExecEvent, FLAG_ARGV_TRUNCATED, FLAG_EXE_TRUNCATED,
-        FLAG_FILENAME_TRUNCATED, FLAG_SCAN_INCOMPLETE, FLAG_SCRIPT, FLAG_TAMPERED,
+        FLAG_FILENAME_TRUNCATED, FLAG_HOLD_OFFLINE, FLAG_SCAN_INCOMPLETE, FLAG_SCRIPT, FLAG_TAMPERED,
     },
 };
 
 const SIGKILL: u32 = 9;
+const SIGSTOP: u32 = 19;
 
 use crate::{
     config::{kread, off},
     emit::{Mem, begin, copy_str, read_error, set_flags, submit},
     maps::{STASH, scratch},
     path::write_file_path,
-    policy::{config, judge, mode_of, name_hashes},
+    policy::{AGENT, HELD, config, judge, mode_of, name_hashes},
     task::fill_identity,
 };
 
@@ -72,7 +73,10 @@ fn enforce(ev: &mut ExecEvent, data: *mut u8, cfg: &EnforceConfig, lsm_said: u8,
     if ev.header.flags & FLAG_ARGV_TRUNCATED != 0 {
         set_flags(ev, FLAG_SCAN_INCOMPLETE);
     }
-    if v.decision != decision::DENY {
+    if v.decision == decision::HOLD && hold(ev) {
+        return;
+    }
+    if v.decision != decision::DENY && v.decision != decision::HOLD {
         return;
     }
     if cfg.path == path::LSM && lsm_said != 0 {
@@ -81,6 +85,37 @@ fn enforce(ev: &mut ExecEvent, data: *mut u8, cfg: &EnforceConfig, lsm_said: u8,
     // SAFETY: plain helper call; the current task is the new image.
     unsafe { bpf_send_signal(SIGKILL) };
     ev.enforced_by = path::SIGNAL;
+}
+
+/// Parks the new image (SIGSTOP before its first instruction) for the agent, if the
+/// agent's heartbeat is fresh and the held map has room. Otherwise the agent is gone:
+/// with `fail_open` the exec is allowed (returns true), else it is denied like any
+/// other (returns false with the decision set to deny).
+#[inline(always)]
+fn hold(ev: &mut ExecEvent) -> bool {
+    // SAFETY: plain helper call.
+    let now = unsafe { bpf_ktime_get_ns() };
+    let Some(agent) = AGENT.get(0) else {
+        ev.decision = decision::DENY;
+        return false;
+    };
+    let fresh = agent.heartbeat_ns != 0 && now.wrapping_sub(agent.heartbeat_ns) < agent.max_age_ns;
+    if fresh {
+        let held = Held { since_ns: now, uid: ev.uid, fail_open: agent.fail_open, mode: ev.mode, _pad: [0; 2] };
+        if HELD.insert(&ev.pid, &held, 0).is_ok() {
+            // SAFETY: plain helper call; the current task is the new image.
+            unsafe { bpf_send_signal(SIGSTOP) };
+            ev.enforced_by = path::HOLD;
+            return true;
+        }
+    }
+    set_flags(ev, FLAG_HOLD_OFFLINE);
+    if agent.fail_open != 0 {
+        ev.decision = decision::ALLOW;
+        return true;
+    }
+    ev.decision = decision::DENY;
+    false
 }
 
 /// filename, interp and the executable's path; returns the bytes written.

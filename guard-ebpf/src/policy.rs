@@ -6,7 +6,7 @@ use aya_ebpf::{
     maps::{Array, HashMap, PerCpuArray},
 };
 use guard_common::{
-    enforce::{EnforceConfig, decide, decision, intent, mode},
+    enforce::{AgentState, EnforceConfig, Held, decide, decision, intent, mode, rule_kind},
     event::{ExecEvent, FLAG_TTY},
     matcher::{FNV_BASIS, HASH_BUSYBOX, RuleSet, Scanner, Tables, fnv, rule_key},
 };
@@ -35,6 +35,12 @@ static SCANNER: PerCpuArray<Scanner> = PerCpuArray::with_max_entries(1, 0);
 /// Global settings; entry 0.
 #[map]
 pub static CONFIG: Array<EnforceConfig> = Array::with_max_entries(1, 0);
+/// The agent's heartbeat and hold settings; entry 0.
+#[map]
+pub static AGENT: Array<AgentState> = Array::with_max_entries(1, 0);
+/// Processes parked for the agent's verdict, by tgid.
+#[map]
+pub static HELD: HashMap<u32, Held> = HashMap::with_max_entries(4096, 0);
 
 /// The maps, seen by the shared matcher.
 pub struct KernelTables;
@@ -157,6 +163,13 @@ pub fn judge(data: *const u8, binary: u64, argv_at: usize, argv_len: usize, skip
         return Verdict::ALLOW;
     };
     match rules.first_match(&scan) {
+        Some(rule) if rule.kind == rule_kind::HOLD => {
+            if mode == mode::STRICT {
+                Verdict { decision: decision::HOLD, class: intent::NONE, rule_id: rule.rule_id }
+            } else {
+                Verdict::ALLOW
+            }
+        }
         Some(rule) => Verdict {
             decision: decide(mode, cfg.action[rule.class as usize & 7]),
             class: rule.class,

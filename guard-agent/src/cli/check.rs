@@ -63,28 +63,40 @@ pub fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The classifier's judgement with the policy applied, plus the kernel's verdict.
-fn refine(j: Judgement, policy: &Policy, kernel: &Compiled, argvs: &[Vec<String>]) -> Value {
-    let mut v = serde_json::to_value(&j).unwrap_or(Value::Null);
-    let mut deny = false;
-    let mut rule = Value::Null;
-    let mut excepted = Vec::new();
+/// The policy's word on a judgement: exceptions and per-class actions applied.
+pub struct PolicyVerdict {
+    pub deny: bool,
+    /// `policy/class` of the first intent the policy acts on.
+    pub rule: Option<String>,
+    pub excepted: Vec<Value>,
+}
+
+/// Applies `policy` to the classifier's judgement `j`.
+pub fn apply_policy(j: &Judgement, policy: &Policy) -> PolicyVerdict {
+    let mut out = PolicyVerdict { deny: false, rule: None, excepted: Vec::new() };
     for i in &j.intents {
         if let Some(pattern) = policy.exception_for(i) {
-            excepted.push(json!({"class": i.class.to_string(), "exception": pattern}));
+            out.excepted.push(json!({"class": i.class.to_string(), "exception": pattern}));
             continue;
         }
         let action = policy.action_for(j.mode, i.class);
-        if rule.is_null() {
-            rule = json!(format!("{}/{}", policy.name(), i.class));
+        if out.rule.is_none() {
+            out.rule = Some(format!("{}/{}", policy.name(), i.class));
         }
-        deny |= matches!(action, Action::Deny | Action::Hold);
+        out.deny |= matches!(action, Action::Deny | Action::Hold);
     }
     let suspicious_degraded = j.degraded && j.mode == guard_classify::check::Mode::Strict;
-    deny |= suspicious_degraded && j.intents.is_empty();
-    v["decision"] = json!(if deny { "deny" } else { "allow" });
-    v["rule"] = rule;
-    v["excepted"] = json!(excepted);
+    out.deny |= suspicious_degraded && j.intents.is_empty();
+    out
+}
+
+/// The classifier's judgement with the policy applied, plus the kernel's verdict.
+fn refine(j: Judgement, policy: &Policy, kernel: &Compiled, argvs: &[Vec<String>]) -> Value {
+    let mut v = serde_json::to_value(&j).unwrap_or(Value::Null);
+    let p = apply_policy(&j, policy);
+    v["decision"] = json!(if p.deny { "deny" } else { "allow" });
+    v["rule"] = json!(p.rule);
+    v["excepted"] = json!(p.excepted);
     v["policy"] = json!({"name": policy.name(), "version": policy.version_hash()});
     v["kernel"] = kernel_verdict(kernel, argvs, mode_code(j.mode));
     v

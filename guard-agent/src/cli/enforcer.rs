@@ -60,11 +60,24 @@ pub struct Enforcer {
     policy_cgroups: RefCell<HashMap<u64, u8>>,
     /// Cgroup modes from Kubernetes labels (`run --kube-node`); the policy's win.
     label_cgroups: RefCell<HashMap<u64, u8>>,
+    /// The policy in force, for the hold resolver.
+    current: crate::hold::CurrentPolicy,
 }
 
 impl Enforcer {
     pub fn new(path: u8, source: PolicySource) -> Self {
-        Self { path, source, policy_cgroups: RefCell::default(), label_cgroups: RefCell::default() }
+        Self {
+            path,
+            source,
+            policy_cgroups: RefCell::default(),
+            label_cgroups: RefCell::default(),
+            current: Arc::new(RwLock::new(Arc::new(guard_policy::builtin()))),
+        }
+    }
+
+    /// The policy in force (swapped on every successful reload).
+    pub fn current(&self) -> crate::hold::CurrentPolicy {
+        self.current.clone()
     }
 
     /// Sets the cgroup modes the Kubernetes labels ask for and writes the merged
@@ -97,6 +110,9 @@ impl Enforcer {
         *self.policy_cgroups.borrow_mut() = policy_cgroups;
         if let Ok(mut n) = names.write() {
             n.clone_from(&compiled.rule_names);
+        }
+        if let Ok(mut c) = self.current.write() {
+            *c = Arc::new(policy.clone());
         }
         tracing::info!(policy = policy.name(), version = %policy.version_hash(), "policy in force");
         Ok(())

@@ -75,6 +75,15 @@ impl Output {
         }
     }
 
+    /// A line for guard's native stdout only (a hold verdict): the sinks get the exec
+    /// events, which carry the decision.
+    pub fn native(&mut self, line: &str) {
+        if let Some(out) = &mut self.stdout {
+            let _ = out.write_all(line.as_bytes());
+            let _ = out.write_all(b"\n");
+        }
+    }
+
     pub fn flush(&mut self) {
         if let Some(out) = &mut self.stdout {
             let _ = out.flush();

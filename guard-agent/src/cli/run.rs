@@ -11,7 +11,7 @@ use std::{
 
 use anyhow::Context as _;
 use aya::maps::{MapData, PerCpuArray, RingBuf};
-use guard_common::{enforce::path, event::counter};
+use guard_common::{enforce::{decision, path}, event::counter};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{
@@ -25,6 +25,7 @@ use crate::{
         export::{Output, OutputArgs},
         kube::{self, KubeArgs, PodTable},
     },
+    hold::{self, HeldMap, Heartbeat, Resolver},
     kernel::Kernel,
     loader::{self, LoadConfig},
 };
@@ -81,7 +82,16 @@ async fn run_async(args: &RunArgs) -> anyhow::Result<ExitCode> {
     // The policy is in the maps before any program is attached (or, when adopting,
     // replaces the one the pinned programs were enforcing).
     let rule_names = enforcer.install(&mut kernel.maps, &loaded_policy)?;
+    // Holds: the heartbeat lets the kernel park strict identities' commands; the reaper
+    // (its own process, it outlives us) ends any hold whose deadline passes.
+    let mut heartbeat = Heartbeat::new(kernel.maps.take("AGENT").context("AGENT map")?)?;
+    hold_settings(&mut heartbeat, &loaded_policy);
+    heartbeat.beat();
+    let held = HeldMap::new(kernel.maps.take("HELD").context("HELD map")?)?;
     kernel.attach()?;
+    // Loading in attach() takes a while (the verifier): beat again now.
+    heartbeat.beat();
+    hold::spawn_reaper(kernel.pin_dir());
     let ring = RingBuf::try_from(kernel.maps.take("EVENTS").context("EVENTS map")?)?;
     let counters: PerCpuArray<MapData, u64> =
         PerCpuArray::try_from(kernel.maps.take("COUNTERS").context("COUNTERS map")?)?;
@@ -89,13 +99,15 @@ async fn run_async(args: &RunArgs) -> anyhow::Result<ExitCode> {
 
     let stop = Arc::new(AtomicBool::new(false));
     let decode_errors = Arc::new(AtomicU64::new(0));
-    let reader = spawn_reader(ring, stop.clone(), decode_errors.clone(), rule_names.clone(), output, pods.clone());
+    let resolver = Resolver::new(held, enforcer.current());
+    let reader = spawn_reader(ring, stop.clone(), decode_errors.clone(), rule_names.clone(), output, pods.clone(), resolver);
 
     // systemd (Type=notify): ready once the programs are attached and the reader runs;
     // the watchdog is fed from this loop only while the reader thread is alive.
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     let mut watchdog = tokio::time::interval(watchdog_period());
     let mut watch = tokio::time::interval(Duration::from_secs(2));
+    let mut beat = tokio::time::interval(hold::BEAT);
     let mut tick = tokio::time::interval(Duration::from_secs(args.report_interval.max(1)));
     let mut last_dropped = 0;
     loop {
@@ -116,6 +128,12 @@ async fn run_async(args: &RunArgs) -> anyhow::Result<ExitCode> {
                 let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
             }
             _ = watch.tick() => enforcer.reload(&mut kernel.maps, &rule_names, false),
+            _ = beat.tick() => {
+                if let Ok(policy) = enforcer.current().read() {
+                    hold_settings(&mut heartbeat, &policy);
+                }
+                heartbeat.beat();
+            }
             () = kube::changed(&mut pods) => {
                 if let Some(table) = pods.as_mut().map(|t| t.borrow_and_update().clone()) {
                     enforcer.set_label_cgroup_modes(&mut kernel.maps, kube::label_modes(&table));
@@ -124,6 +142,9 @@ async fn run_async(args: &RunArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    // Nothing more is held from here; what is held now gets its verdict from the reader
+    // while it drains, or the fail mode from the reaper at the deadline.
+    heartbeat.stop();
     stop.store(true, Ordering::Release);
     let _ = tokio::task::spawn_blocking(move || reader.join()).await;
     let totals = loader::read_counters(&counters)?;
@@ -147,6 +168,7 @@ fn spawn_reader(
     rule_names: RuleNames,
     output: Output,
     pods: Option<PodTable>,
+    mut resolver: Resolver,
 ) -> std::thread::JoinHandle<()> {
     std::thread::Builder::new()
         .name("guard-reader".into())
@@ -163,6 +185,10 @@ fn spawn_reader(
                         let pod = pods.as_ref().and_then(|t| t.borrow().get(&record.event.cgroup_id).map(|e| e.info.clone()));
                         let line = exec_to_json(&record, &clock, &host, &names, pod.as_deref());
                         out.borrow_mut().event(&line);
+                        if record.event.decision == decision::HOLD && record.event.enforced_by == path::HOLD {
+                            let verdict = resolver.resolve(record.event.pid, &record.argv);
+                            out.borrow_mut().native(&verdict);
+                        }
                     }
                     Err(err) => {
                         decode_errors.fetch_add(1, Ordering::Relaxed);
@@ -190,6 +216,17 @@ fn report_drops(counters: &PerCpuArray<MapData, u64>, last: u64) -> u64 {
             last
         }
     }
+}
+
+/// The hold settings of `policy`: its deadline, and the fail mode of strict identities
+/// (closed unless the default and every strict identity fail open).
+fn hold_settings(heartbeat: &mut Heartbeat, policy: &guard_policy::Policy) {
+    use guard_policy::{FailMode, Mode};
+    heartbeat.deadline = Duration::from_millis(policy.hold().deadline_ms);
+    let strict_default = policy.default_mode() == Mode::Strict;
+    let all_open = (!strict_default || policy.default_fail() == FailMode::Open)
+        && policy.identities().iter().filter(|i| i.mode == Mode::Strict).all(|i| i.fail == FailMode::Open);
+    heartbeat.fail_open = all_open;
 }
 
 /// How often to feed systemd's watchdog: half its timeout (an hour when there is none).

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use guard_common::{
-    enforce::{EnforceConfig, action, decide, intent},
+    enforce::{EnforceConfig, action, decide, decision, intent, mode, rule_kind},
     matcher::{
         CLAUSES, Clause, KernelRule, RULES_PER_BINARY, RuleSet, Scan, Tables, basename, hash_keyword, hash_name,
         hash_path, letters, path_bit, rule_key, scan_blob,
@@ -39,7 +39,7 @@ pub struct PolicyFacts {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CompileError {
-    #[error("the signatures use {0} keywords; the kernel tables hold 64")]
+    #[error("the signatures use {0} keywords; the kernel tables hold 63 (one bit marks hold words)")]
     TooManyKeywords(usize),
     #[error("binary {0} has more than {RULES_PER_BINARY} rules")]
     TooManyRules(String),
@@ -91,6 +91,13 @@ impl Compiled {
         let scan: Scan = scan_blob(&blob, skip_through, self);
         let rules = self.rules.get(&rule_key(hash_name(basename(filename)), &scan))?;
         let rule = rules.first_match(&scan)?;
+        if rule.kind == rule_kind::HOLD {
+            return (mode == mode::STRICT).then(|| KernelVerdict {
+                decision: decision::HOLD,
+                class: intent::NONE,
+                rule: self.rule_names.get(rule.rule_id as usize).cloned().unwrap_or_default(),
+            });
+        }
         let actions = self.config.map_or([action::DENY; intent::COUNT], |c| c.action);
         Some(KernelVerdict {
             decision: decide(mode, actions[rule.class as usize & 7]),
@@ -116,6 +123,22 @@ pub fn compile(facts: &PolicyFacts, path: u8, agent_tgid: u32) -> Result<Compile
             per_binary.entry((*bin).to_owned()).or_default().push(rule);
         }
     }
+    // Hold triggers go last: a signature of the same binary decides first.
+    let hold_id = out.rule_names.len() as u16;
+    out.rule_names.push(HOLD_RULE.to_owned());
+    let hold = KernelRule {
+        clauses: [Clause { letters: 0, keywords: HOLD_BIT }, Clause::default(), Clause::default()],
+        rule_id: hold_id,
+        class: intent::NONE,
+        kind: rule_kind::HOLD,
+        ..KernelRule::default()
+    };
+    for bin in HOLD_BINARIES {
+        per_binary.entry((*bin).to_owned()).or_default().push(hold);
+    }
+    for word in HOLD_WORDS {
+        *out.keywords.entry(hash_keyword(word.as_bytes())).or_default() |= HOLD_BIT;
+    }
     for (bin, rules) in per_binary {
         if rules.len() > RULES_PER_BINARY {
             return Err(CompileError::TooManyRules(bin));
@@ -139,6 +162,42 @@ pub fn compile(facts: &PolicyFacts, path: u8, agent_tgid: u32) -> Result<Compile
     Ok(out)
 }
 
+/// Name of the hold trigger rule (reported with held execs).
+pub const HOLD_RULE: &str = "hold/interesting-token";
+
+/// The keyword bit of [`HOLD_WORDS`]; the signatures' keywords use the bits below it.
+const HOLD_BIT: u64 = 1 << 63;
+
+/// Binaries whose argv the kernel cannot judge alone but the classifier can: shells
+/// (`-c` scripts), interpreters running inline code, SQL clients, xargs. A strict
+/// identity's exec of one of them is held when its argv carries one of [`HOLD_WORDS`]
+/// (as a whole argument, or a word inside one, such as `rm` in `sh -c 'rm -rf x'`).
+/// busybox applets are keyed by the applet, so `busybox sh -c ...` is `sh`.
+pub const HOLD_BINARIES: &[&str] = &[
+    "sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "fish", "python", "python3", "perl", "ruby", "node", "php", "lua",
+    "psql", "mysql", "mariadb", "sqlite3", "redis-cli", "mongosh", "xargs",
+];
+
+/// Tokens that make such a command worth the agent's judgement: destructive verbs of
+/// the eight classes, the tools that carry them, and their inline-code spellings.
+/// Everything else (a build's `sh -c 'make ...'`) runs without waiting.
+pub const HOLD_WORDS: &[&str] = &[
+    // deletion and wiping
+    "rm", "rmdir", "unlink", "shred", "wipefs", "mkfs", "dd", "blkdiscard", "truncate", "find", "rsync", "rmtree",
+    "remove", "removedirs", "delete", "del", "erase", "purge", "destroy", "drop", "flushall", "flushdb", "dropdatabase",
+    // cloud, infrastructure, containers
+    "aws", "gsutil", "gcloud", "az", "terraform", "tofu", "pulumi", "kubectl", "helm", "docker", "podman",
+    // exfiltration
+    "curl", "wget", "nc", "ncat", "netcat", "socat", "scp", "sftp", "ftp", "upload", "urlopen", "requests",
+    // audit tampering and service disruption
+    "history", "auditctl", "journalctl", "shutdown", "reboot", "halt", "poweroff", "systemctl", "service", "kill",
+    "pkill", "killall", "iptables", "nft",
+    // permissions
+    "chmod", "chown", "chattr", "setfacl", "usermod", "passwd", "visudo", "sudoers",
+    // inline code reaching the system
+    "system", "exec", "popen", "subprocess", "spawn", "eval",
+];
+
 /// Bit of every keyword the signatures use (applet names included).
 fn keyword_bits() -> Result<BTreeMap<String, u64>, CompileError> {
     let mut words: Vec<&str> = SIGNATURES
@@ -148,7 +207,7 @@ fn keyword_bits() -> Result<BTreeMap<String, u64>, CompileError> {
         .collect();
     words.sort_unstable();
     words.dedup();
-    if words.len() > 64 {
+    if words.len() > 63 {
         return Err(CompileError::TooManyKeywords(words.len()));
     }
     Ok(words.into_iter().enumerate().map(|(i, w)| (w.to_owned(), 1u64 << i)).collect())
@@ -307,6 +366,50 @@ mod tests {
         ];
         for argv in cases {
             assert_eq!(kernel(&c, argv), None, "{argv:?}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod hold_tests {
+    use std::path::Path;
+
+    use guard_common::enforce::{decision, mode};
+
+    use super::*;
+    use crate::enforce::facts::facts;
+
+    fn decision_of(argv: &[&str], m: u8) -> Option<u8> {
+        let (f, _) = facts(&guard_policy::builtin(), Path::new("/nonexistent-cgroup-root"));
+        let c = compile(&f, guard_common::enforce::path::SIGNAL, 1).unwrap();
+        let argv: Vec<Vec<u8>> = argv.iter().map(|a| a.as_bytes().to_vec()).collect();
+        c.verdict(&argv[0], &argv, m).map(|v| v.decision)
+    }
+
+    #[test]
+    fn strict_identities_hold_scripts_with_interesting_tokens() {
+        let held: &[&[&str]] = &[
+            &["sh", "-c", "cd /srv && rm -rf data"],
+            &["/bin/bash", "-c", "for d in a b; do rm -r \"$d\"; done"],
+            &["python3", "-c", "import shutil; shutil.rmtree('/srv/data')"],
+            &["psql", "-c", "delete from users"],
+            &["busybox", "sh", "-c", "dd if=/dev/zero of=/dev/vda"],
+            &["xargs", "rm", "-rf"],
+        ];
+        for argv in held {
+            assert_eq!(decision_of(argv, mode::STRICT), Some(decision::HOLD), "{argv:?}");
+        }
+        // A signature of the same binary decides before the hold trigger.
+        assert_eq!(decision_of(&["psql", "-c", "DROP TABLE users"], mode::STRICT), Some(decision::DENY));
+    }
+
+    #[test]
+    fn ordinary_scripts_and_other_modes_are_not_held() {
+        for argv in [&["sh", "-c", "make -j2 && ./configure --prefix=/usr"][..], &["bash", "-c", "echo hello > out.txt"], &["python3", "-c", "print(1)"]] {
+            assert_eq!(decision_of(argv, mode::STRICT), None, "{argv:?}");
+        }
+        for m in [mode::ENFORCE, mode::AUDIT] {
+            assert_eq!(decision_of(&["sh", "-c", "rm -rf data"], m), None, "hold is for strict only");
         }
     }
 }

@@ -227,7 +227,8 @@ pub fn exec_to_json(r: &ExecRecord, clock: &Clock, host: &str, rule_names: &[Str
         .raw("rule", &rule_json(e, rule_names))
         .num("policy_version", e.policy_version)
         .bool("tampered", r.tampered())
-        .bool("scan_incomplete", r.scan_incomplete());
+        .bool("scan_incomplete", r.scan_incomplete())
+        .bool("hold_offline", r.hold_offline());
     if r.argv.iter().any(|a| std::str::from_utf8(a).is_err()) {
         let b64 = base64::engine::general_purpose::STANDARD;
         let encoded: Vec<Vec<u8>> = r.argv.iter().map(|a| b64.encode(a).into_bytes()).collect();

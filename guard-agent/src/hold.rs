@@ -1,0 +1,297 @@
+//! Holding strict identities' commands for the agent's verdict.
+//!
+//! The kernel parks a strict identity's exec with SIGSTOP before its first instruction
+//! when the kernel cannot judge it alone but its argv carries a token the policy marks
+//! as interesting (see `enforce::compile::HOLD_WORDS`), and records it in the `HELD`
+//! map. It does so only while the agent's heartbeat in the `AGENT` map is fresh;
+//! otherwise the exec gets the fail mode at once.
+//!
+//! Three parties may end a hold, and the first to delete the `HELD` entry does:
+//! - the agent's reader, once the classifier has judged the argv (resume or kill);
+//! - the reaper (`guard-agent hold-reaper`, a separate process the agent starts, which
+//!   outlives it), when the deadline passes: the fail mode (kill when closed);
+//! - nobody else: a held process can only be resumed by one of them through a pidfd,
+//!   after checking that the pid still names the process that was parked.
+
+use std::{
+    path::Path,
+    time::Duration,
+};
+
+use aya::maps::{Array, HashMap as BpfHashMap, Map, MapData};
+use guard_common::enforce::{AgentState, Held};
+
+/// A heartbeat older than this means the agent is gone.
+pub const MAX_AGE: Duration = Duration::from_secs(1);
+/// How often the agent writes its heartbeat.
+pub const BEAT: Duration = Duration::from_millis(200);
+
+/// CLOCK_MONOTONIC in nanoseconds (the clock of `bpf_ktime_get_ns`).
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// The agent's heartbeat in the kernel.
+pub struct Heartbeat {
+    map: Array<MapData, AgentState>,
+    pub deadline: Duration,
+    pub fail_open: bool,
+}
+
+impl Heartbeat {
+    pub fn new(map: Map) -> anyhow::Result<Self> {
+        Ok(Self { map: Array::try_from(map)?, deadline: Duration::from_secs(2), fail_open: false })
+    }
+
+    /// Tells the kernel the agent is alive (holds may be placed).
+    pub fn beat(&mut self) {
+        self.write(monotonic_ns());
+    }
+
+    /// Tells the kernel the agent is gone: nothing more is held.
+    pub fn stop(&mut self) {
+        self.write(0);
+    }
+
+    fn write(&mut self, now: u64) {
+        let state = AgentState {
+            heartbeat_ns: now,
+            max_age_ns: MAX_AGE.as_nanos() as u64,
+            deadline_ns: self.deadline.as_nanos() as u64,
+            fail_open: u8::from(self.fail_open),
+            _pad: [0; 7],
+        };
+        if let Err(err) = self.map.set(0, state, 0) {
+            tracing::warn!(%err, "writing the heartbeat");
+        }
+    }
+}
+
+/// The kernel's map of held processes.
+pub struct HeldMap(BpfHashMap<MapData, u32, Held>);
+
+impl HeldMap {
+    pub fn new(map: Map) -> anyhow::Result<Self> {
+        Ok(Self(BpfHashMap::try_from(map)?))
+    }
+
+    pub fn from_pin(path: &Path) -> anyhow::Result<Self> {
+        Self::new(Map::from_map_data(MapData::from_pin(path)?)?)
+    }
+
+    /// Takes the hold of `tgid` for the caller: `Some` only for the one party whose
+    /// delete removed the entry.
+    pub fn claim(&mut self, tgid: u32) -> Option<Held> {
+        let held = self.0.get(&tgid, 0).ok()?;
+        self.0.remove(&tgid).ok().map(|()| held)
+    }
+
+    /// Holds older than `deadline` at `now`.
+    pub fn expired(&self, now: u64, deadline: Duration) -> Vec<u32> {
+        self.0
+            .iter()
+            .filter_map(Result::ok)
+            .filter(|(_, h)| now.saturating_sub(h.since_ns) >= deadline.as_nanos() as u64)
+            .map(|(tgid, _)| tgid)
+            .collect()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.keys().next().is_none()
+    }
+}
+
+/// What ended a hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Resumed,
+    Killed,
+    /// The pid no longer names the parked process (it died, or the pid was reused).
+    Gone,
+}
+
+impl Outcome {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Resumed => "resumed",
+            Self::Killed => "killed",
+            Self::Gone => "gone",
+        }
+    }
+}
+
+/// Resumes (SIGCONT) or kills (SIGKILL) the held process `tgid` through a pidfd, once
+/// its start time shows it is the process parked at `held.since_ns`.
+pub fn release(tgid: u32, held: &Held, kill: bool) -> Outcome {
+    // SAFETY: pidfd_open(pid, 0) returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, tgid as libc::pid_t, 0) } as i32;
+    if fd < 0 {
+        return Outcome::Gone;
+    }
+    let outcome = if started_before(tgid, held.since_ns) {
+        let sig = if kill { libc::SIGKILL } else { libc::SIGCONT };
+        // SAFETY: pidfd_send_signal on our fd, no siginfo.
+        let rc = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, fd, sig, std::ptr::null::<libc::siginfo_t>(), 0) };
+        match (rc, kill) {
+            (0, true) => Outcome::Killed,
+            (0, false) => Outcome::Resumed,
+            _ => Outcome::Gone,
+        }
+    } else {
+        Outcome::Gone
+    };
+    // SAFETY: closing the fd we opened.
+    unsafe { libc::close(fd) };
+    outcome
+}
+
+/// Whether process `tgid` was created before `since_ns` (CLOCK_MONOTONIC): a pid
+/// reused after the parked process died was created later.
+fn started_before(tgid: u32, since_ns: u64) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{tgid}/stat")) else {
+        return false;
+    };
+    // Field 22 (starttime, clock ticks since boot), counted after the `)` of comm.
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+        return false;
+    };
+    let Some(ticks) = rest.split_whitespace().nth(19).and_then(|t| t.parse::<u64>().ok()) else {
+        return false;
+    };
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    // starttime is on the boot clock (monotonic plus suspend); one tick of slack.
+    ticks.saturating_mul(1_000_000_000 / hz) <= since_ns + 1_000_000_000 / hz
+}
+
+/// `guard-agent hold-reaper`: ends holds whose deadline passed (with the fail mode),
+/// so no process stays stopped when the agent is late or gone. Started by `run`; exits
+/// once no agent runs, its heartbeat is stale and nothing is held.
+#[derive(clap::Args, Debug)]
+pub struct ReaperArgs {
+    /// The build's pin directory (`/sys/fs/bpf/guard/<object id>`).
+    #[arg(long)]
+    pub pins: std::path::PathBuf,
+}
+
+pub fn reaper(args: &ReaperArgs) -> anyhow::Result<std::process::ExitCode> {
+    use std::os::fd::AsRawFd as _;
+    let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(REAPER_LOCK)?;
+    // SAFETY: flock on an fd we own.
+    if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return Ok(std::process::ExitCode::SUCCESS);
+    }
+    let maps = args.pins.join("maps");
+    let mut held = HeldMap::from_pin(&maps.join("HELD"))?;
+    // The pins it serves: once they are removed (unload), or replaced by a new load,
+    // this reaper's maps are no one's and it exits.
+    let ino = |p: &Path| std::fs::metadata(p).map(|m| std::os::unix::fs::MetadataExt::ino(&m)).ok();
+    let served = ino(&maps.join("HELD"));
+    let agent: Array<MapData, AgentState> = Array::try_from(Map::from_map_data(MapData::from_pin(maps.join("AGENT"))?)?)?;
+    loop {
+        std::thread::sleep(Duration::from_millis(50));
+        if ino(&maps.join("HELD")) != served {
+            return Ok(std::process::ExitCode::SUCCESS);
+        }
+        let now = monotonic_ns();
+        let state = agent.get(&0, 0).unwrap_or_default();
+        let deadline = Duration::from_nanos(state.deadline_ns.max(10_000_000));
+        for tgid in held.expired(now, deadline) {
+            if let Some(h) = held.claim(tgid) {
+                let outcome = release(tgid, &h, h.fail_open == 0);
+                tracing::warn!(tgid, uid = h.uid, outcome = outcome.name(), "hold deadline passed: fail mode applied");
+            }
+        }
+        let stale = state.heartbeat_ns == 0 || now.saturating_sub(state.heartbeat_ns) > state.max_age_ns;
+        if stale && held.is_empty() && !crate::cli::run::agent_running() {
+            return Ok(std::process::ExitCode::SUCCESS);
+        }
+    }
+}
+
+const REAPER_LOCK: &str = "/run/guard-hold-reaper.lock";
+
+/// Starts the reaper for `pins` in its own session, so that it outlives the agent.
+pub fn spawn_reaper(pins: &Path) {
+    use std::os::unix::process::CommandExt as _;
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("hold-reaper").arg("--pins").arg(pins).stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
+    // SAFETY: setsid is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    match cmd.spawn() {
+        Ok(child) => tracing::info!(pid = child.id(), "hold reaper started"),
+        Err(err) => tracing::error!(%err, "starting the hold reaper: holds then end only by the agent's verdict"),
+    }
+}
+
+/// The current policy, shared by the enforcer (which swaps it on reload) and the reader.
+pub type CurrentPolicy = std::sync::Arc<std::sync::RwLock<std::sync::Arc<guard_policy::Policy>>>;
+
+/// The agent's side of a hold: judge the parked command, then resume or kill it.
+pub struct Resolver {
+    held: HeldMap,
+    policy: CurrentPolicy,
+}
+
+impl Resolver {
+    pub fn new(held: HeldMap, policy: CurrentPolicy) -> Self {
+        Self { held, policy }
+    }
+
+    /// Judges the held exec `tgid` with the classifier in strict mode and the policy,
+    /// ends the hold, and returns the verdict as one JSON line.
+    pub fn resolve(&mut self, tgid: u32, argv: &[Vec<u8>]) -> String {
+        let started = std::time::Instant::now();
+        let policy = self.policy.read().map(|p| p.clone()).expect("policy lock");
+        // The parked process's working directory gives its relative paths meaning.
+        let cwd = std::fs::read_link(format!("/proc/{tgid}/cwd")).ok().and_then(|p| p.to_str().map(str::to_owned));
+        let classified = guard_classify::classify_argv_in(argv, cwd.as_deref(), policy.context());
+        let input = argv.iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect::<Vec<_>>().join(" ");
+        let judgement = guard_classify::check::Judgement::new(classified, guard_classify::check::Mode::Strict, input);
+        let verdict = crate::cli::check::apply_policy(&judgement, &policy);
+        let classify_us = started.elapsed().as_micros() as u64;
+        let (outcome, waited_us) = match self.held.claim(tgid) {
+            Some(h) => {
+                let outcome = release(tgid, &h, verdict.deny);
+                (Some(outcome), monotonic_ns().saturating_sub(h.since_ns) / 1000)
+            }
+            // The reaper ended it first (deadline), or it was never ours.
+            None => (None, 0),
+        };
+        let intents: Vec<String> = judgement.intents.iter().map(|i| i.class.to_string()).collect();
+        tracing::info!(
+            tgid,
+            decision = if verdict.deny { "deny" } else { "allow" },
+            outcome = outcome.map_or("deadline", Outcome::name),
+            ?intents,
+            held_us = waited_us,
+            classify_us,
+            "hold verdict"
+        );
+        serde_json::json!({
+            "event": "hold_verdict",
+            "pid": tgid,
+            "decision": if verdict.deny { "deny" } else { "allow" },
+            "outcome": outcome.map_or("deadline", Outcome::name),
+            "intents": intents,
+            "rule": verdict.rule,
+            "excepted": verdict.excepted,
+            "cwd": cwd,
+            "held_us": waited_us,
+            "classify_us": classify_us,
+            "policy": {"name": policy.name(), "version": policy.version_hash()},
+        })
+        .to_string()
+    }
+}

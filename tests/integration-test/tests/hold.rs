@@ -1,0 +1,174 @@
+//! Strict identities: commands the kernel cannot judge alone (here `sh -c` scripts whose
+//! target is a relative path) but which carry an interesting token are parked with
+//! SIGSTOP before their first instruction, judged by the agent's classifier, then
+//! resumed or killed through a pidfd. When the agent dies, the hold reaper applies the
+//! fail mode at the deadline, and once the heartbeat is stale the kernel applies it at
+//! once. Every target is a directory this test created and declared protected; the
+//! commands run as test uid 4244 (strict) or 4242 (enforce).
+
+use std::{
+    os::unix::{fs::PermissionsExt as _, process::{CommandExt as _, ExitStatusExt as _}},
+    path::{Path, PathBuf},
+    process::{Command, ExitStatus},
+    time::{Duration, Instant},
+};
+
+use integration_test::{Agent, Events, agent_bin, require_root, token};
+use serde_json::Value;
+
+const STRICT: u32 = 4244;
+const ENFORCED: u32 = 4242;
+
+struct Sandbox {
+    dir: PathBuf,
+    policy: PathBuf,
+}
+
+impl Sandbox {
+    fn new(tag: &str, deadline_ms: u64) -> Self {
+        let dir = std::env::temp_dir().join(token(tag));
+        for sub in ["protected/keep", "scratch/build"] {
+            std::fs::create_dir_all(dir.join(sub)).unwrap();
+        }
+        std::fs::write(dir.join("protected/keep/file"), "precious").unwrap();
+        for p in [&dir, &dir.join("protected"), &dir.join("protected/keep"), &dir.join("scratch"), &dir.join("scratch/build")] {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o777)).unwrap();
+        }
+        let policy = dir.join("policy.yaml");
+        std::fs::write(
+            &policy,
+            format!(
+                "version: 1\nname: hold-test\ndefault_mode: audit\nidentities:\n  - name: bots\n    mode: strict\n    match: {{ uids: [{STRICT}] }}\n  - name: people\n    mode: enforce\n    match: {{ uids: [{ENFORCED}] }}\nprotected_paths: [{}]\nhold: {{ deadline_ms: {deadline_ms} }}\n",
+                dir.join("protected").display()
+            ),
+        )
+        .unwrap();
+        Self { dir, policy }
+    }
+
+    fn intact(&self) -> bool {
+        self.dir.join("protected/keep/file").exists()
+    }
+
+    /// `sh -c SCRIPT TOKEN` as `uid`, in the sandbox (the token is the script's `$0`,
+    /// an argument of its own that finds the exec's events).
+    fn sh(&self, uid: u32, script: &str, tok: &str) -> ExitStatus {
+        Command::new("/bin/sh").arg("-c").arg(script).arg(tok).current_dir(&self.dir).uid(uid).gid(uid).status().unwrap()
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn unload() {
+    assert!(Command::new(agent_bin()).arg("unload").status().unwrap().success());
+}
+
+fn verdicts(events: &Events) -> Vec<&Value> {
+    events.events.iter().filter(|e| e["event"] == "hold_verdict").collect()
+}
+
+fn held_events<'a>(events: &'a Events, needle: &str) -> Vec<&'a Value> {
+    events.with_token(needle).into_iter().filter(|e| e["decision"] == "hold" && e["enforced_by"] == "hold").collect()
+}
+
+#[test]
+fn a_held_command_resumes_when_allowed_and_dies_before_acting_when_denied() {
+    require_root();
+    unload();
+    let sb = Sandbox::new("hold", 5000);
+    let agent = Agent::start(&["--policy", sb.policy.to_str().unwrap()]).unwrap();
+    let allowed_tok = token("allowed");
+    let denied_tok = token("denied");
+
+    // The kernel cannot judge either script (a relative path, and a cd before it); the
+    // token `rm` makes both worth holding. The classifier allows the first...
+    let started = Instant::now();
+    let ok = sb.sh(STRICT, "rm -rf scratch/build", &allowed_tok);
+    let allowed_took = started.elapsed();
+    if !ok.success() {
+        let events = agent.stop().unwrap();
+        panic!("the allowed command resumed and completed: {ok:?}\n{:#?}\n{}", events.with_token(&allowed_tok), events.log);
+    }
+    assert!(!sb.dir.join("scratch/build").exists(), "and did its work");
+    // ...and denies the second: it is killed while parked, so nothing is deleted.
+    let killed = sb.sh(STRICT, "cd protected/.. && rm -rf protected", &denied_tok);
+    assert_eq!(killed.signal(), Some(libc::SIGKILL), "the denied command was killed: {killed:?}");
+    assert!(sb.intact(), "nothing was deleted");
+    // Ordinary scripts and other modes are not held.
+    let plain = sb.sh(STRICT, "echo ordinary > /dev/null", "plain");
+    assert!(plain.success());
+    let enforced = sb.sh(ENFORCED, "cd protected/.. && rm -rf scratch", "enforced");
+    assert!(enforced.success(), "enforce mode has no hold: the kernel alone decides, and it cannot judge this");
+
+    let events = agent.stop().unwrap();
+    assert_eq!(held_events(&events, &allowed_tok).len(), 1, "{:#?}", events.with_token(&allowed_tok));
+    assert_eq!(held_events(&events, &denied_tok).len(), 1, "{:#?}", events.with_token(&denied_tok));
+    let v = verdicts(&events);
+    let allowed_pid = held_events(&events, &allowed_tok)[0]["pid"].clone();
+    let denied_pid = held_events(&events, &denied_tok)[0]["pid"].clone();
+    let of = |pid: &Value| v.iter().find(|e| e["pid"] == *pid).copied().unwrap_or_else(|| panic!("a verdict for {pid}: {v:#?}"));
+    assert_eq!(of(&allowed_pid)["decision"], "allow");
+    assert_eq!(of(&allowed_pid)["outcome"], "resumed");
+    assert_eq!(of(&denied_pid)["decision"], "deny");
+    assert_eq!(of(&denied_pid)["outcome"], "killed");
+    assert_eq!(of(&denied_pid)["intents"][0], "bulk_delete");
+    assert!(allowed_took < Duration::from_secs(5), "resumed by the verdict, not the deadline: {allowed_took:?}");
+    assert!(events.events.iter().all(|e| e["event"] == "hold_verdict" || e["hold_offline"] == false), "the agent was up throughout");
+    unload();
+}
+
+#[test]
+fn with_the_agent_killed_no_held_command_outlives_the_deadline() {
+    require_root();
+    unload();
+    let sb = Sandbox::new("hold-dead", 1000);
+    let agent = Agent::start(&["--policy", sb.policy.to_str().unwrap()]).unwrap();
+    let tok = token("orphan");
+    agent.kill9().unwrap();
+    // The heartbeat is at most 200 ms old: the kernel still holds, and nobody is there
+    // to judge. The reaper applies the fail mode (strict: closed) at the deadline.
+    let started = Instant::now();
+    let status = sb.sh(STRICT, "cd protected/.. && rm -rf protected", &tok);
+    let took = started.elapsed();
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "killed by the fail mode: {status:?}");
+    assert!(sb.intact());
+    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(10), "ended at the 1 s deadline, not before and not never: {took:?}");
+
+    // Once the heartbeat is stale nothing is held: the kernel applies the fail mode.
+    std::thread::sleep(Duration::from_millis(1200));
+    let tok2 = token("offline");
+    let started = Instant::now();
+    let status = sb.sh(STRICT, "rm -rf scratch/build", &tok2);
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "fail-closed while the agent is gone: {status:?}");
+    assert!(started.elapsed() < Duration::from_millis(900), "at once, without waiting for a deadline");
+    assert!(sb.dir.join("scratch/build").exists());
+
+    // The next agent adopts the programs and reads what happened meanwhile.
+    let next = Agent::start(&["--policy", sb.policy.to_str().unwrap()]).unwrap();
+    let events = next.stop().unwrap();
+    assert_eq!(held_events(&events, &tok).len(), 1, "the first was held: {:#?}", events.with_token(&tok));
+    let offline: Vec<&Value> = events.with_token(&tok2).into_iter().filter(|e| e["hold_offline"] == true).collect();
+    assert_eq!(offline.len(), 1, "{:#?}", events.with_token(&tok2));
+    assert_eq!(offline[0]["decision"], "deny");
+    unload();
+    assert!(no_stopped_process_of(STRICT), "no process of the strict uid is left stopped");
+}
+
+/// Whether no process of `uid` is in the stopped state.
+fn no_stopped_process_of(uid: u32) -> bool {
+    let mut ok = true;
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let p = entry.path();
+        let Ok(status) = std::fs::read_to_string(p.join("status")) else { continue };
+        let state = status.lines().find(|l| l.starts_with("State:")).unwrap_or("");
+        let owner = status.lines().find(|l| l.starts_with("Uid:")).and_then(|l| l.split_whitespace().nth(1)).unwrap_or("");
+        if owner == uid.to_string() && state.contains("stopped") {
+            ok = false;
+        }
+    }
+    ok && Path::new("/proc").exists()
+}
