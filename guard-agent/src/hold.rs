@@ -57,12 +57,15 @@ impl Heartbeat {
     }
 
     fn write(&mut self, now: u64) {
+        // The reaper writes its own tgid into the same entry: keep it.
+        let reaper_tgid = self.map.get(&0, 0).map_or(0, |s| s.reaper_tgid);
         let state = AgentState {
             heartbeat_ns: now,
             max_age_ns: MAX_AGE.as_nanos() as u64,
             deadline_ns: self.deadline.as_nanos() as u64,
+            reaper_tgid,
             fail_open: u8::from(self.fail_open),
-            _pad: [0; 7],
+            _pad: [0; 3],
         };
         if let Err(err) = self.map.set(0, state, 0) {
             tracing::warn!(%err, "writing the heartbeat");
@@ -190,7 +193,11 @@ pub fn reaper(args: &ReaperArgs) -> anyhow::Result<std::process::ExitCode> {
     // this reaper's maps are no one's and it exits.
     let ino = |p: &Path| std::fs::metadata(p).map(|m| std::os::unix::fs::MetadataExt::ino(&m)).ok();
     let served = ino(&maps.join("HELD"));
-    let agent: Array<MapData, AgentState> = Array::try_from(Map::from_map_data(MapData::from_pin(maps.join("AGENT"))?)?)?;
+    let mut agent: Array<MapData, AgentState> = Array::try_from(Map::from_map_data(MapData::from_pin(maps.join("AGENT"))?)?)?;
+    // Under BPF LSM, only the agent and this reaper may SIGCONT a held process.
+    let mut state = agent.get(&0, 0).unwrap_or_default();
+    state.reaper_tgid = std::process::id();
+    agent.set(0, state, 0)?;
     loop {
         std::thread::sleep(Duration::from_millis(50));
         if ino(&maps.join("HELD")) != served {

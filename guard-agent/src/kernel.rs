@@ -27,7 +27,7 @@ use aya::{
 };
 use guard_common::{PIN_ROOT, enforce::path};
 
-use crate::loader::{self, LoadConfig, LoadError, RAW_TRACEPOINTS, TRACEPOINTS, program};
+use crate::loader::{self, LSM_PROGRAMS, LoadConfig, LoadError, RAW_TRACEPOINTS, TRACEPOINTS, program};
 
 /// The LSM program's name (its link's pin name too).
 pub const LSM_PROGRAM: &str = "bprm_check_security";
@@ -162,12 +162,13 @@ impl Kernel {
             prog.pin(progs.join(name)).map_err(|source| LoadError::Pin { path: format!("program {name}"), source })?;
         }
         if self.path == path::LSM {
-            let name = LSM_PROGRAM;
-            let prog: &mut Lsm = program(ebpf, name)?;
-            let id = prog.attach().map_err(|source| LoadError::Program { name, action: "attach", source })?;
-            let link = prog.take_link(id).map_err(|source| LoadError::Program { name, action: "take link", source })?;
-            pin_link(link.into(), &links, name)?;
-            prog.pin(progs.join(name)).map_err(|source| LoadError::Pin { path: format!("program {name}"), source })?;
+            for name in LSM_PROGRAMS {
+                let prog: &mut Lsm = program(ebpf, name)?;
+                let id = prog.attach().map_err(|source| LoadError::Program { name, action: "attach", source })?;
+                let link = prog.take_link(id).map_err(|source| LoadError::Program { name, action: "take link", source })?;
+                pin_link(link.into(), &links, name)?;
+                prog.pin(progs.join(name)).map_err(|source| LoadError::Pin { path: format!("program {name}"), source })?;
+            }
         }
         // Only complete once the marker exists: a directory without it is half-made.
         mkdir(&self.dir.join("attached"))?;
@@ -239,7 +240,7 @@ pub fn pinned_path(build: &Path) -> u8 {
 /// How many BPF links in the kernel attach one of guard's programs (any build).
 pub fn attached_links() -> usize {
     use aya::programs::{loaded_links, loaded_programs};
-    let ours: Vec<String> = loader::program_names().chain([LSM_PROGRAM]).map(|n| n.chars().take(15).collect()).collect();
+    let ours: Vec<String> = loader::program_names().chain(LSM_PROGRAMS).map(|n| n.chars().take(15).collect()).collect();
     let ids: Vec<u32> = loaded_programs()
         .filter_map(Result::ok)
         .filter(|p| p.name_as_str().is_some_and(|n| ours.iter().any(|o| o == n)))

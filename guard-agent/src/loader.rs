@@ -22,7 +22,13 @@ pub const TRACEPOINTS: [(&str, &str); 4] = [
     ("sys_exit_execveat", "syscalls"),
 ];
 /// Raw tracepoint programs: (program name, tracepoint).
-pub const RAW_TRACEPOINTS: [(&str, &str); 1] = [("sched_process_exec", "sched_process_exec")];
+pub const RAW_TRACEPOINTS: [(&str, &str); 3] = [
+    ("sched_process_exec", "sched_process_exec"),
+    ("sched_process_fork", "sched_process_fork"),
+    ("sched_process_exit", "sched_process_exit"),
+];
+/// LSM programs (BPF LSM path only): the exec decision, and the guard on held processes.
+pub const LSM_PROGRAMS: [&str; 2] = ["bprm_check_security", "task_kill"];
 
 /// Names of the capture programs, as the kernel reports them (first 15 bytes).
 pub fn program_names() -> impl Iterator<Item = &'static str> {
@@ -184,8 +190,10 @@ pub fn choose_path(ebpf: &mut Ebpf) -> (u8, String) {
 }
 
 fn load_lsm(ebpf: &mut Ebpf) -> Result<(), LoadError> {
-    let name = "bprm_check_security";
     let btf = aya::Btf::from_sys_fs().map_err(|e| LoadError::Io { what: format!("kernel BTF: {e}"), source: io::Error::other(e.to_string()) })?;
-    let prog: &mut aya::programs::Lsm = program(ebpf, name)?;
-    prog.load(name, &btf).map_err(|source| LoadError::Program { name, action: "load", source })
+    for name in LSM_PROGRAMS {
+        let prog: &mut aya::programs::Lsm = program(ebpf, name)?;
+        prog.load(name, &btf).map_err(|source| LoadError::Program { name, action: "load", source })?;
+    }
+    Ok(())
 }

@@ -10,6 +10,7 @@ mod enforce;
 mod hold;
 mod kernel;
 mod loader;
+mod quarantine;
 
 use std::process::ExitCode;
 
@@ -42,6 +43,9 @@ enum Command {
     Audit(cli::audit::AuditCommand),
     /// Judge recorded events against a candidate policy: what would change.
     Replay(cli::replay::ReplayArgs),
+    /// Refuse every exec from a process tree, or lift that.
+    #[command(subcommand)]
+    Quarantine(quarantine::QuarantineCommand),
     /// Internal: end holds whose deadline passed (started by `run`; outlives it).
     #[command(hide = true)]
     HoldReaper(hold::ReaperArgs),
@@ -67,6 +71,7 @@ fn main() -> ExitCode {
         Command::Audit(cmd) => cli::audit::audit(&cmd),
         Command::Replay(args) => cli::replay::replay(&args),
         Command::HoldReaper(args) => hold::reaper(&args),
+        Command::Quarantine(cmd) => quarantine::command(&cmd),
     };
     match result {
         Ok(code) => code,

@@ -122,9 +122,12 @@ pub struct AgentState {
     pub max_age_ns: u64,
     /// How long a held process waits for a verdict (read by the agent and the reaper).
     pub deadline_ns: u64,
+    /// The hold reaper's tgid (it writes it; the agent keeps it): under BPF LSM only
+    /// the agent and the reaper may SIGCONT a held process.
+    pub reaper_tgid: u32,
     /// With no fresh heartbeat, a would-be hold is allowed (1) or killed (0).
     pub fail_open: u8,
-    pub _pad: [u8; 7],
+    pub _pad: [u8; 3],
 }
 
 /// A parked process (value of the held map, keyed by tgid).

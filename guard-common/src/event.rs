@@ -45,6 +45,9 @@ pub const FLAG_SCRIPT: u32 = 1 << 10;
 /// A strict identity's command would have been held, but the agent's heartbeat was
 /// stale (or the held map full): it got the fail mode instead (decision tells which).
 pub const FLAG_HOLD_OFFLINE: u32 = 1 << 11;
+/// The process is quarantined (the agent flagged it or an ancestor): every exec from
+/// it is refused, whatever its argv.
+pub const FLAG_QUARANTINED: u32 = 1 << 12;
 
 /// Capture limit for argv bytes (the arguments and their NULs).
 pub const ARGV_CAP: usize = 32 * 1024;

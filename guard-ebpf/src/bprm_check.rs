@@ -15,7 +15,7 @@ use crate::{
     emit::{Mem, begin, copy_str},
     execve_tp::caller_argv,
     maps::{STASH, scratch},
-    policy::{config, judge, mode_of, name_hashes},
+    policy::{config, judge, mode_of, name_hashes, quarantined},
     task::fill_identity,
 };
 
@@ -37,9 +37,17 @@ fn try_bprm_check(bprm: u64) -> Option<i32> {
     if cfg.path != path::LSM {
         return None;
     }
-    let tid = bpf_get_current_pid_tgid() as u32;
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let tid = pid_tgid as u32;
     // SAFETY: this thread's own entry; only this thread touches it during its exec.
     let stash = unsafe { &mut *STASH.get_ptr_mut(&tid)? };
+    let tgid = (pid_tgid >> 32) as u32;
+    if tgid != cfg.agent_tgid && quarantined(tgid) {
+        stash.lsm_decision = decision::DENY + 1;
+        stash.class = guard_common::enforce::intent::NONE;
+        stash.flags |= guard_common::event::FLAG_QUARANTINED;
+        return Some(-EPERM);
+    }
     if stash.lsm_decision != 0 {
         // A `#!` script runs this hook again for its interpreter: same answer.
         return Some(if stash.lsm_decision == decision::DENY + 1 { -EPERM } else { 0 });

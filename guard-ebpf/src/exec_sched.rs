@@ -9,7 +9,7 @@ use guard_common::{
     enforce::{EnforceConfig, Held, decision, path},
     event::{
         ARGV_CAP, DATA_OFF_MASK, ExecEvent, FLAG_ARGV_TRUNCATED, FLAG_EXE_TRUNCATED,
-        FLAG_FILENAME_TRUNCATED, FLAG_HOLD_OFFLINE, FLAG_SCAN_INCOMPLETE, FLAG_SCRIPT, FLAG_TAMPERED,
+        FLAG_FILENAME_TRUNCATED, FLAG_HOLD_OFFLINE, FLAG_QUARANTINED, FLAG_SCAN_INCOMPLETE, FLAG_SCRIPT, FLAG_TAMPERED,
     },
 };
 
@@ -21,7 +21,7 @@ use crate::{
     emit::{Mem, begin, copy_str, read_error, set_flags, submit},
     maps::{STASH, scratch},
     path::write_file_path,
-    policy::{AGENT, HELD, config, judge, mode_of, name_hashes},
+    policy::{AGENT, HELD, config, judge, mode_of, name_hashes, quarantined},
     task::fill_identity,
 };
 
@@ -61,6 +61,14 @@ fn enforce(ev: &mut ExecEvent, data: *mut u8, cfg: &EnforceConfig, lsm_said: u8,
     ev.mode = mode_of(ev, cfg);
     ev.policy_version = cfg.policy_version;
     if ev.pid == cfg.agent_tgid {
+        return;
+    }
+    if quarantined(ev.pid) {
+        set_flags(ev, FLAG_QUARANTINED);
+        ev.decision = decision::DENY;
+        // SAFETY: plain helper call; the current task is the new image.
+        unsafe { bpf_send_signal(SIGKILL) };
+        ev.enforced_by = path::SIGNAL;
         return;
     }
     let (binary, file_hash) = name_hashes(data, 0, ev.filename_len as usize);

@@ -22,6 +22,8 @@ mod exec_sched;
 #[cfg(target_arch = "bpf")]
 mod execve_tp;
 #[cfg(target_arch = "bpf")]
+mod lifecycle;
+#[cfg(target_arch = "bpf")]
 mod maps;
 #[cfg(target_arch = "bpf")]
 mod path;

@@ -41,6 +41,26 @@ pub static AGENT: Array<AgentState> = Array::with_max_entries(1, 0);
 /// Processes parked for the agent's verdict, by tgid.
 #[map]
 pub static HELD: HashMap<u32, Held> = HashMap::with_max_entries(4096, 0);
+/// Quarantined processes (tgid → CLOCK_MONOTONIC when flagged): every exec refused.
+/// Children inherit the entry at fork; it goes when the process exits.
+#[map]
+pub static QUARANTINE: HashMap<u32, u64> = HashMap::with_max_entries(4096, 0);
+/// Entry 0: how many quarantine entries the agent made (0: fork and exit skip the map).
+#[map]
+pub static QUARANTINE_USED: Array<u32> = Array::with_max_entries(1, 0);
+
+/// Whether the agent has ever quarantined anything since load.
+#[inline(always)]
+pub fn quarantine_in_use() -> bool {
+    QUARANTINE_USED.get(0).is_some_and(|n| *n != 0)
+}
+
+/// Whether the process `tgid` is quarantined.
+#[inline(always)]
+pub fn quarantined(tgid: u32) -> bool {
+    // SAFETY: only tested for presence.
+    quarantine_in_use() && unsafe { QUARANTINE.get(&tgid) }.is_some()
+}
 
 /// The maps, seen by the shared matcher.
 pub struct KernelTables;

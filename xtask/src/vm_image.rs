@@ -38,6 +38,9 @@ pub struct Payload<'a> {
     pub test_timeout_secs: u64,
     /// Extra host executables, copied to the same path (with their libraries).
     pub host_bins: &'a [PathBuf],
+    /// Kernel modules: (guest path, module bytes), loaded by `/init` for the running
+    /// kernel (`/lib/modules/<release>/<name>.ko`).
+    pub modules: &'a [(String, Vec<u8>)],
 }
 
 /// Host programs that replace busybox applets in the guest, so tests exec the same tools
@@ -79,6 +82,9 @@ pub fn build(payload: &Payload<'_>, out: &Path) -> Result<()> {
     for lib in shared_libraries(&binaries)? {
         archive.host_file(&lib, std::fs::canonicalize(&lib)?, 0o755);
     }
+    for (path, data) in payload.modules {
+        archive.bytes(path, data.clone(), 0o644);
+    }
     archive.bytes("/init", init_script(payload), 0o755);
     archive.write_gz(out)
 }
@@ -93,6 +99,12 @@ fn base_layout(archive: &mut Archive) -> Result<()> {
     archive.char_dev("/dev/console", 5, 1);
     archive.char_dev("/dev/null", 1, 3);
     archive.bytes("/etc/passwd", PASSWD, 0o644);
+    // The host's CA bundle: TLS clients in the agent (the Kubernetes client, HTTPS
+    // sinks) refuse to start without system roots, as on any real host.
+    let cas = Path::new("/etc/ssl/certs/ca-certificates.crt");
+    if cas.exists() {
+        archive.host_file(cas, cas, 0o644);
+    }
     archive.bytes("/etc/group", GROUP, 0o644);
     archive.bytes(
         "/etc/hosts",
@@ -196,6 +208,8 @@ m tracefs tracefs /sys/kernel/tracing
 m cgroup2 cgroup2 /sys/fs/cgroup
 hostname guard-vm
 ip link set lo up || echo "GUARD-VM-WARN loopback not up"
+# A RAM disk (/dev/ram0): the virtual disk the destructive demonstrations aim dd at.
+insmod "/lib/modules/$(uname -r)/brd.ko" rd_nr=1 rd_size=8192 || echo "GUARD-VM-WARN no brd module: no /dev/ram0"
 echo "GUARD-VM-BOOTED kernel=$(uname -r) lsm=$(cat /sys/kernel/security/lsm 2>/dev/null)"
 export GUARD_AGENT_BIN=/guard/guard-agent GUARD_IN_VM=1 RUST_BACKTRACE=1
 probe() {
@@ -207,7 +221,9 @@ probe() {
 }
 run_test() {
   echo "GUARD-VM-TEST-BEGIN name=$1"
-  timeout "$T" "/guard/tests/$1" --test-threads=1; rc=$?
+  # --include-ignored: the destructive demonstrations are #[ignore]d on the host and
+  # run only here, where the machine at risk is this disposable VM.
+  timeout "$T" "/guard/tests/$1" --test-threads=1 --include-ignored; rc=$?
   echo "GUARD-VM-RESULT name=$1 rc=$rc"
 }
 "#;
@@ -258,6 +274,7 @@ mod tests {
             probes: &probes,
             test_timeout_secs: 9,
             host_bins: &[],
+            modules: &[],
         };
         let script = init_script(&payload);
         let (probe, test) = (

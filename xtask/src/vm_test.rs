@@ -71,12 +71,15 @@ pub fn run_with(
     let probes = probes(agent.is_some(), &opts.exec);
     // Per process: other runs may share this target directory.
     let initrd = dir.join(format!("initramfs-{}.gz", std::process::id()));
+    let selected = kernels::select(&setup.kernels, opts.kernel.as_deref())?;
+    let modules: Vec<(String, Vec<u8>)> = selected.iter().filter_map(|k| ram_disk_module(k)).collect();
     let payload = Payload {
         agent: agent.as_deref(),
         tests,
         probes: &probes,
         test_timeout_secs: opts.test_timeout,
         host_bins: &opts.host_bins,
+        modules: &modules,
     };
     util::timed("vm: initramfs", || vm_image::build(&payload, &initrd))?;
     let guest = Guest {
@@ -87,7 +90,7 @@ pub fn run_with(
         opts,
     };
     let mut totals = Totals::default();
-    for kernel in kernels::select(&setup.kernels, opts.kernel.as_deref())? {
+    for kernel in selected {
         let result = guest.boot(kernel);
         totals +=
             result.unwrap_or_else(|e| test_bins::failed(&format!("vm {}", kernel.series), &e));
@@ -95,6 +98,23 @@ pub fn run_with(
     // Keep the last image at a stable path for booting it by hand.
     let _ = std::fs::rename(&guest.initrd, guest.dir.join("initramfs.gz"));
     Ok(totals)
+}
+
+/// The RAM-disk driver (`brd`) of `kernel`, decompressed, at its guest path: a block
+/// device for the destructive demonstrations to aim at (the cloud kernels build it as a
+/// module with no dependencies).
+fn ram_disk_module(kernel: &Kernel) -> Option<(String, Vec<u8>)> {
+    let root = kernel.vmlinuz.parent()?.parent()?.join("lib/modules");
+    let release_dir = std::fs::read_dir(&root).ok()?.flatten().next()?.path();
+    let release = release_dir.file_name()?.to_str()?.to_owned();
+    let dir = release_dir.join("kernel/drivers/block");
+    let data = if dir.join("brd.ko").exists() {
+        std::fs::read(dir.join("brd.ko")).ok()?
+    } else {
+        let out = std::process::Command::new("xz").arg("-dc").arg(dir.join("brd.ko.xz")).output().ok()?;
+        out.status.success().then_some(out.stdout)?
+    };
+    Some((format!("/lib/modules/{release}/brd.ko"), data))
 }
 
 /// The commands captured before the tests: the doctor, then `--exec` commands.

@@ -132,7 +132,27 @@ fn with_the_agent_killed_no_held_command_outlives_the_deadline() {
     // The heartbeat is at most 200 ms old: the kernel still holds, and nobody is there
     // to judge. The reaper applies the fail mode (strict: closed) at the deadline.
     let started = Instant::now();
-    let status = sb.sh(STRICT, "cd protected/.. && rm -rf protected", &tok);
+    let mut child = Command::new("/bin/sh")
+        .args(["-c", "cd protected/.. && rm -rf protected", &tok])
+        .current_dir(&sb.dir)
+        .uid(STRICT)
+        .gid(STRICT)
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    if lsm() {
+        // Under BPF LSM nobody but guard may resume a held process: wait until it is
+        // parked, then try, as root.
+        while !stopped(pid) && started.elapsed() < Duration::from_millis(800) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(stopped(pid), "the command is parked");
+        // SAFETY: signalling our own child.
+        let rc = unsafe { libc::kill(pid, libc::SIGCONT) };
+        let err = std::io::Error::last_os_error();
+        assert_eq!((rc, err.raw_os_error()), (-1, Some(libc::EPERM)), "SIGCONT to a held process is refused");
+    }
+    let status = child.wait().unwrap();
     let took = started.elapsed();
     assert_eq!(status.signal(), Some(libc::SIGKILL), "killed by the fail mode: {status:?}");
     assert!(sb.intact());
@@ -156,6 +176,16 @@ fn with_the_agent_killed_no_held_command_outlives_the_deadline() {
     assert_eq!(offline[0]["decision"], "deny");
     unload();
     assert!(no_stopped_process_of(STRICT), "no process of the strict uid is left stopped");
+}
+
+/// Whether process `pid` is stopped.
+fn stopped(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.rfind(')').is_some_and(|i| s[i + 1..].trim_start().starts_with('T')))
+}
+
+/// Whether the LSM path is in force (inside the qemu VM with BPF LSM).
+fn lsm() -> bool {
+    std::env::var("GUARD_EXPECT_LSM").map_or_else(|_| std::env::var("GUARD_IN_VM").is_ok_and(|v| v == "1"), |v| v == "1")
 }
 
 /// Whether no process of `uid` is in the stopped state.

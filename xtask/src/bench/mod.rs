@@ -4,10 +4,12 @@
 //! `/bin/true` and of a 20-argument command, at 1 and 2 workers, with and without the
 //! agent, interleaved over rounds in one run (see `exec`). `bench exec --seconds N`
 //! instead runs the agent for N seconds at the machine's ceiling (see `ceiling`).
+//! `bench hold` measures what holding costs a strict identity's command (see `hold`).
 
 mod agent;
 mod ceiling;
 mod exec;
+mod hold;
 mod report;
 mod stats;
 mod storm;
@@ -23,6 +25,8 @@ use crate::{build, setup::Setup, util};
 pub enum Which {
     /// Exec storm with and without the agent (needs root).
     Exec(ExecOptions),
+    /// Hold latency of a strict identity's command against an unheld one (needs root).
+    Hold(hold::HoldOptions),
 }
 
 /// Options of `bench exec`.
@@ -44,13 +48,16 @@ pub struct ExecOptions {
 
 /// Runs a benchmark.
 pub fn run(setup: &Setup, which: &Which) -> Result<ExitCode> {
-    let Which::Exec(opts) = which;
     if !util::is_root() {
         bail!(
             "the exec benchmark loads BPF programs and sets kernel.bpf_stats_enabled: run it as root"
         );
     }
     let agent = build::agent(setup)?;
+    let opts = match which {
+        Which::Exec(opts) => opts,
+        Which::Hold(opts) => return hold::run(&agent, opts),
+    };
     let _stats = BpfStats::enable()?;
     match opts.seconds {
         Some(secs) => ceiling::run(&agent, secs, opts.workers),
