@@ -239,7 +239,9 @@ impl<'de> de::SeqAccess<'de> for Seq<'de, '_> {
 
     fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, DeError> {
         let Some((i, item)) = self.items.next() else { return Ok(None) };
-        seed.deserialize(self.de.child(item, format!("{}[{i}]", self.de.path))).map(Some)
+        let path = format!("{}[{i}]", self.de.path);
+        let r = seed.deserialize(self.de.child(item, path.clone()));
+        self.de.child(item, path).seal(r).map(Some)
     }
 }
 
@@ -282,7 +284,8 @@ impl<'de> de::MapAccess<'de> for Map<'de, '_> {
 
     fn next_value_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<S::Value, DeError> {
         let (v, path) = self.value.take().ok_or_else(|| de::Error::custom("value before key"))?;
-        seed.deserialize(self.de.child(v, path))
+        let r = seed.deserialize(self.de.child(v, path.clone()));
+        self.de.child(v, path).seal(r)
     }
 }
 

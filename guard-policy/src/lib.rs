@@ -83,6 +83,33 @@ pub fn load_file(path: &Path) -> Result<Policy, PolicyError> {
     }
 }
 
+/// Reads any serde type from YAML `text` with the policy file's located reader, so other
+/// guard files (the agent's config) report problems the way a policy does: every unknown
+/// field and type mismatch as `FILE:LINE:COLUMN: FIELD: MESSAGE`. An error a type's own
+/// `Deserialize` raises (a value that parses but is invalid) is reported at its value and
+/// stops there. Only the first problem at each value is kept.
+///
+/// # Errors
+/// [`PolicyError::Invalid`] listing the problems found.
+pub fn from_yaml<T: serde::de::DeserializeOwned>(text: &str, file: &str) -> Result<T, PolicyError> {
+    if text.len() > MAX_POLICY_BYTES {
+        let msg = format!("file larger than {MAX_POLICY_BYTES} bytes");
+        return Err(PolicyError::invalid(file, vec![Problem::new(Loc { line: 1, column: 1 }, "", msg)]));
+    }
+    let node = tree::parse(text).map_err(|p| PolicyError::invalid(file, vec![p]))?;
+    let (value, problems) = de::from_node::<T>(&node);
+    let mut first: Vec<Problem> = Vec::with_capacity(problems.len());
+    for p in problems {
+        if !first.iter().any(|q| q.loc == p.loc && q.path == p.path) {
+            first.push(p);
+        }
+    }
+    match value {
+        Some(v) if first.is_empty() => Ok(v),
+        _ => Err(PolicyError::invalid(file, first)),
+    }
+}
+
 fn load_with(text: &str, file: &str, defaults: &Context) -> Result<Policy, PolicyError> {
     if text.len() > MAX_POLICY_BYTES {
         let msg = format!("policy larger than {MAX_POLICY_BYTES} bytes");
@@ -179,6 +206,45 @@ mod tests {
         let p = load_str(text, "m.yaml").unwrap();
         assert_eq!(p.identities()[1].name, "ci2");
         assert_eq!(p.identities()[1].mode, Mode::Strict);
+    }
+
+    #[test]
+    fn from_yaml_reads_other_files_with_locations() {
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Conf {
+            n: Option<u64>,
+            #[serde(default)]
+            names: Vec<String>,
+            port: Option<Port>,
+        }
+        #[derive(Debug)]
+        struct Port(u16);
+        impl<'de> serde::Deserialize<'de> for Port {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                s.parse().map(Port).map_err(|_| serde::de::Error::custom(format!("bad port {s:?}")))
+            }
+        }
+        let c: Conf = from_yaml("n: 3\nnames: [a, b]\nport: '80'\n", "c.yaml").unwrap();
+        assert_eq!((c.n, c.names.len(), c.port.map(|p| p.0)), (Some(3), 2, Some(80)));
+        let e = from_yaml::<Conf>("n: x\nnmes: []\n", "c.yaml").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "c.yaml:1:4: n: expected an unsigned integer, found string \"x\"\n\
+             c.yaml:2:1: nmes: unknown field \"nmes\" (expected one of: n, names, port; did you mean \"names\"?)"
+        );
+        let e = from_yaml::<Conf>("port: [1]\n", "c.yaml").unwrap_err().to_string();
+        assert_eq!(e, "c.yaml:1:7: port: expected a string, found a list", "one problem per value");
+        let e = from_yaml::<Conf>("port: http\n", "c.yaml").unwrap_err().to_string();
+        assert_eq!(e, "c.yaml:1:7: port: bad port \"http\"");
+        #[derive(Debug, serde::Deserialize)]
+        struct Ports {
+            #[allow(dead_code)]
+            ports: Vec<Port>,
+        }
+        let e = from_yaml::<Ports>("ports:\n  - '1'\n  - x\n", "c.yaml").unwrap_err().to_string();
+        assert_eq!(e, "c.yaml:3:5: ports[1]: bad port \"x\"", "at the list element");
     }
 
     #[test]
