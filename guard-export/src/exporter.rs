@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use crate::audit::{AuditError, AuditLog, AuditOptions, load_or_create_key};
 use crate::event::ExecEvent;
 use crate::redact::{RedactError, Redactor};
-use crate::sink::{Counters, DeliveryOptions, SinkError, SinkHandle, start_sinks};
+use crate::sink::{Counters, CountersView, DeliveryOptions, SinkError, SinkHandle, start_sinks};
 
 /// Everything [`Exporter::start`] needs (the agent fills it from flags and its config).
 #[derive(Debug, Clone, Default)]
@@ -101,12 +101,31 @@ impl Exporter {
         self.sinks.iter().map(|s| (s.name().to_string(), s.counters())).collect()
     }
 
+    /// Handles that read every sink's counters from another thread while the exporter
+    /// runs (a metrics endpoint); they stay readable after [`Exporter::close`].
+    pub fn counters_views(&self) -> Vec<CountersView> {
+        self.sinks.iter().map(SinkHandle::view).collect()
+    }
+
     /// Writes a periodic audit checkpoint now (for a timer).
     pub fn checkpoint(&mut self) -> Result<(), ExportError> {
         if let Some(log) = &mut self.audit {
             log.checkpoint()?;
         }
         Ok(())
+    }
+
+    /// Writes an audit checkpoint when `audit.every` has passed since the last one, even
+    /// if no event came in since (call it often from a timer: an idle host still gets
+    /// signed checkpoints at that period). Returns whether one was written.
+    pub fn checkpoint_if_due(&mut self) -> Result<bool, ExportError> {
+        match &mut self.audit {
+            Some(log) if log.checkpoint_due() => {
+                log.checkpoint()?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     /// Seals the audit log with its final checkpoint and drains the sinks (what cannot be

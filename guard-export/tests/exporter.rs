@@ -65,3 +65,58 @@ fn no_default_sink_starts_no_stdout_sink() {
     let exp = Exporter::start(&cfg).unwrap();
     assert_eq!(exp.counters().len(), 1, "no sink given: stdout");
 }
+
+#[test]
+fn counters_views_read_a_running_sink_from_another_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("events.json");
+    let cfg = ExporterConfig {
+        sinks: vec![format!("file://{}", out.display())],
+        delivery: DeliveryOptions { spool_dir: dir.path().join("spool"), ..Default::default() },
+        ..Default::default()
+    };
+    let mut exp = Exporter::start(&cfg).unwrap();
+    let views = exp.counters_views();
+    assert_eq!(views.len(), 1);
+    assert!(views[0].name().contains("events.json"), "{}", views[0].name());
+    for _ in 0..5 {
+        exp.export(common::sample(Decision::Allow)).unwrap();
+    }
+    let view = views[0].clone();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let sent = std::thread::spawn(move || loop {
+        let c = view.read();
+        if c.sent == 5 || std::time::Instant::now() > deadline {
+            return (c.sent, c.pending);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    })
+    .join()
+    .unwrap();
+    assert_eq!(sent, (5, 0), "sent while running, nothing pending");
+    exp.close().unwrap();
+    assert_eq!(views[0].read().sent, 5, "still readable after close");
+}
+
+#[test]
+fn checkpoint_if_due_writes_on_an_idle_log_at_its_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.log");
+    let cfg = ExporterConfig {
+        no_default_sink: true,
+        audit_log: Some(log.clone()),
+        audit: AuditOptions { every_records: 1000, every: Duration::from_millis(200) },
+        ..Default::default()
+    };
+    let mut exp = Exporter::start(&cfg).unwrap();
+    assert!(!exp.checkpoint_if_due().unwrap(), "not due right after opening");
+    std::thread::sleep(Duration::from_millis(250));
+    assert!(exp.checkpoint_if_due().unwrap(), "due after the period, with no event");
+    assert!(!exp.checkpoint_if_due().unwrap(), "the period starts again");
+    exp.close().unwrap();
+    let checkpoints = std::fs::read_to_string(&log).unwrap().lines().filter(|l| l.contains("\"checkpoint\"")).count();
+    assert_eq!(checkpoints, 2, "the timer's and the final one");
+    let key = audit::load_or_create_key(&dir.path().join("audit.log.key")).unwrap();
+    let rep = audit::verify(&log, Some(&key.verifying_key())).unwrap();
+    assert!(rep.is_intact(), "{rep}");
+}

@@ -82,6 +82,11 @@ impl AuditLog {
         self.write_checkpoint(false)
     }
 
+    /// Whether `every` has passed since the last checkpoint (or since the log was opened).
+    pub fn checkpoint_due(&self) -> bool {
+        self.last_checkpoint.elapsed() >= self.opts.every
+    }
+
     /// Writes the final checkpoint and syncs the file.
     pub fn close(mut self) -> Result<(), AuditError> {
         self.write_checkpoint(true)

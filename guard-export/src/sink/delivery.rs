@@ -90,6 +90,45 @@ struct Shared {
     name: String,
 }
 
+impl Shared {
+    fn counters(&self) -> Counters {
+        let c = &self.counts;
+        let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        Counters {
+            sent: c.sent.load(Ordering::Relaxed),
+            retried: c.retried.load(Ordering::Relaxed),
+            spooled: c.spooled.load(Ordering::Relaxed),
+            dropped: c.dropped.load(Ordering::Relaxed),
+            rejected: c.rejected.load(Ordering::Relaxed),
+            pending: st.mem.len() as u64 + st.spool.records(),
+        }
+    }
+}
+
+/// Reads one sink's counters from any thread ([`SinkHandle::view`]); cheap to clone.
+#[derive(Clone)]
+pub struct CountersView {
+    shared: Arc<Shared>,
+}
+
+impl CountersView {
+    /// The sink's name (its URL without secrets).
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// The counters now.
+    pub fn read(&self) -> Counters {
+        self.shared.counters()
+    }
+}
+
+impl std::fmt::Debug for CountersView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CountersView").field("name", &self.shared.name).finish_non_exhaustive()
+    }
+}
+
 /// Encodes an event into the bytes a sink sends (OCSF JSON for most sinks).
 pub type Encoder = Arc<dyn Fn(&Redacted) -> Vec<u8> + Send + Sync>;
 
@@ -156,16 +195,13 @@ impl SinkHandle {
 
     /// Current counters.
     pub fn counters(&self) -> Counters {
-        let c = &self.shared.counts;
-        let st = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
-        Counters {
-            sent: c.sent.load(Ordering::Relaxed),
-            retried: c.retried.load(Ordering::Relaxed),
-            spooled: c.spooled.load(Ordering::Relaxed),
-            dropped: c.dropped.load(Ordering::Relaxed),
-            rejected: c.rejected.load(Ordering::Relaxed),
-            pending: st.mem.len() as u64 + st.spool.records(),
-        }
+        self.shared.counters()
+    }
+
+    /// A handle that reads this sink's counters from any thread, while it runs and after
+    /// it closed (for a metrics endpoint).
+    pub fn view(&self) -> CountersView {
+        CountersView { shared: self.shared.clone() }
     }
 
     /// Delivers what it can within `shutdown_timeout`, spools the rest, stops the worker

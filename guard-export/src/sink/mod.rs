@@ -25,7 +25,7 @@ mod kafka;
 mod spool;
 mod syslog;
 
-pub use delivery::{Counters, DeliveryOptions, Encoder, SinkHandle};
+pub use delivery::{Counters, CountersView, DeliveryOptions, Encoder, SinkHandle};
 pub use file::{FileSink, StdoutSink};
 pub use http::{HttpConfig, HttpKind, HttpSink};
 pub use kafka::{KafkaConfig, KafkaSink};
