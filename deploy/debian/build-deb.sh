@@ -1,7 +1,7 @@
 #!/bin/sh
 # Builds the guard-agent .deb with dpkg-deb from a staging directory (no cargo-deb, no
 # debhelper needed): binary, systemd unit, default policy (the built-in one) as a
-# conffile, man page, docs and example policies, maintainer scripts.
+# conffile, man page, docs, example policies and agent config, maintainer scripts.
 #
 #   deploy/debian/build-deb.sh [AGENT_BINARY] [OUT_DIR]
 #       AGENT_BINARY  default target/release/guard-agent (`cargo xtask build`)
@@ -49,12 +49,15 @@ doc="$stage/usr/share/doc/guard-agent"
 install -d -m 0755 "$doc/examples"
 install -m 0644 "$here/copyright" "$doc/copyright"
 install -m 0644 "$repo/README.md" "$doc/README.md"
-for f in deploy.md policy.md events.md; do
+for f in deploy.md policy.md events.md config.md; do
     install -m 0644 "$repo/docs/$f" "$doc/$f"
 done
 for f in "$repo"/examples/policies/*.yaml; do
     install -m 0644 "$f" "$doc/examples/"
 done
+# The agent config example (docs/config.md); /etc/guard/agent.yaml is not shipped, so
+# the service runs on its flags until the operator writes one.
+install -m 0644 "$repo/deploy/config/agent.yaml" "$doc/examples/agent.yaml"
 
 install -d -m 0755 "$stage/DEBIAN"
 installed_size=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)

@@ -5,12 +5,14 @@
 
 mod btf;
 mod cli;
+mod config;
 mod events;
 mod enforce;
 mod hold;
 mod kernel;
 mod loader;
 mod quarantine;
+mod metrics;
 
 use std::process::ExitCode;
 
@@ -26,7 +28,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Load the programs and stream every exec as one JSON object per line on stdout.
-    Run(cli::run::RunArgs),
+    Run(Box<cli::run::RunArgs>),
     /// Remove every program, link, map and pin the agent created.
     Unload,
     /// Report what this kernel offers and which enforcement path the agent would use.

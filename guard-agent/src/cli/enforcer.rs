@@ -115,6 +115,7 @@ impl Enforcer {
             *c = Arc::new(policy.clone());
         }
         tracing::info!(policy = policy.name(), version = %policy.version_hash(), "policy in force");
+        crate::metrics::global().set_policy(policy.name(), &policy.version_hash());
         Ok(())
     }
 

@@ -4,9 +4,15 @@
 use std::{
     io::{BufWriter, Stdout, Write as _},
     path::PathBuf,
+    time::Duration,
 };
 
-use guard_export::{Exporter, ExporterConfig, parse_event_line};
+use guard_export::{
+    Exporter, ExporterConfig,
+    audit::AuditOptions,
+    parse_event_line,
+    sink::{CountersView, DeliveryOptions},
+};
 
 /// Output flags of `guard-agent run`.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -27,7 +33,21 @@ pub struct OutputArgs {
     /// the audit log sees them (repeatable).
     #[arg(long = "redact", value_name = "REGEX")]
     pub redact: Vec<String>,
+    /// Directory of the sinks' disk spools (default /var/lib/guard/spool).
+    #[arg(long, value_name = "DIR")]
+    pub spool_dir: Option<PathBuf>,
+    /// Cap of each sink's spool file in bytes (default 64 MiB); past it events are
+    /// dropped and counted.
+    #[arg(long, value_name = "BYTES")]
+    pub spool_max_bytes: Option<u64>,
+    /// Seconds between signed audit-log checkpoints, written also when no event came in
+    /// (default 60).
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub checkpoint_interval: Option<u64>,
 }
+
+/// Default of `--checkpoint-interval`.
+pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The reader's output.
 pub struct Output {
@@ -43,13 +63,21 @@ impl Output {
         let exporter = if args.sinks.is_empty() && args.audit_log.is_none() {
             None
         } else {
+            let defaults = DeliveryOptions::default();
+            let delivery = DeliveryOptions {
+                spool_dir: args.spool_dir.clone().unwrap_or(defaults.spool_dir.clone()),
+                spool_max_bytes: args.spool_max_bytes.unwrap_or(defaults.spool_max_bytes),
+                ..defaults
+            };
+            let every = args.checkpoint_interval.map_or(CHECKPOINT_INTERVAL, Duration::from_secs);
             Some(Exporter::start(&ExporterConfig {
                 sinks: args.sinks.clone(),
                 no_default_sink: true,
+                delivery,
                 redact: args.redact.clone(),
                 audit_log: args.audit_log.clone(),
                 audit_key: args.audit_key.clone(),
-                ..ExporterConfig::default()
+                audit: AuditOptions { every, ..AuditOptions::default() },
             })?)
         };
         Ok(Self {
@@ -84,10 +112,23 @@ impl Output {
         }
     }
 
+    /// Flushes stdout and writes the periodic audit checkpoint when it is due; the reader
+    /// calls it after every batch and every poll, so an idle host gets checkpoints too.
     pub fn flush(&mut self) {
         if let Some(out) = &mut self.stdout {
             let _ = out.flush();
         }
+        if let Some(exp) = &mut self.exporter
+            && let Err(err) = exp.checkpoint_if_due()
+        {
+            self.export_errors += 1;
+            tracing::error!(error = %format!("{err:#}"), "audit checkpoint not written");
+        }
+    }
+
+    /// Views of every sink's counters, for `/metrics`.
+    pub fn sink_views(&self) -> Vec<CountersView> {
+        self.exporter.as_ref().map(Exporter::counters_views).unwrap_or_default()
     }
 
     /// Seals the audit log and drains the sinks; logs the final counters.
@@ -106,5 +147,31 @@ impl Output {
         if self.export_errors > 0 {
             tracing::warn!(errors = self.export_errors, "events not exported");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// With no event at all, the reader's periodic `flush` writes the checkpoints.
+    #[test]
+    fn an_idle_output_writes_checkpoints_at_the_interval() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("audit.log");
+        let args = OutputArgs { audit_log: Some(log.clone()), checkpoint_interval: Some(1), ..OutputArgs::default() };
+        let mut out = Output::start(&args, "p").unwrap();
+        let start = std::time::Instant::now();
+        while start.elapsed() < Duration::from_millis(2500) {
+            out.flush();
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        out.close();
+        let text = std::fs::read_to_string(&log).unwrap();
+        let finals: Vec<bool> = text
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["checkpoint"]["final"].as_bool().unwrap())
+            .collect();
+        assert_eq!(finals, [false, false, true], "two timed checkpoints in 2.5 s, then the final one");
     }
 }

@@ -8,5 +8,6 @@ pub mod kube;
 pub mod policy;
 pub mod replay;
 pub mod run;
+pub mod serve;
 pub mod status;
 pub mod unload;

@@ -23,11 +23,13 @@ use crate::{
     cli::{
         enforcer::{Enforcer, PolicySource, RuleNames},
         export::{Output, OutputArgs},
+        serve,
         kube::{self, KubeArgs, PodTable},
     },
     hold::{self, HeldMap, Heartbeat, Resolver},
     kernel::Kernel,
     loader::{self, LoadConfig},
+    config::{self, ConfigArgs},
 };
 
 #[derive(clap::Args, Debug)]
@@ -50,6 +52,8 @@ pub struct RunArgs {
     #[command(flatten)]
     pub output: OutputArgs,
     #[command(flatten)]
+    pub agent: ConfigArgs,
+    #[command(flatten)]
     pub kube: KubeArgs,
 }
 
@@ -67,11 +71,18 @@ async fn run_async(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
+    let settings = config::resolve(&args.agent, args.policy.as_deref(), &args.output)?;
     let _lock = single_instance_lock()?;
-    let policy = PolicySource::new(args.policy.clone());
+    // The endpoint first, so /healthz answers 503 while loading.
+    let metrics = crate::metrics::global();
+    if let Some(addr) = settings.listen {
+        serve::start(addr, metrics.clone()).await?;
+    }
+    let policy = PolicySource::new(settings.policy.clone());
     let loaded_policy = policy.load().context("loading the policy")?;
     // Outputs first: a bad sink URL, key or pattern fails before anything is attached.
-    let output = Output::start(&args.output, loaded_policy.name())?;
+    let output = Output::start(&settings.output, loaded_policy.name())?;
+    metrics.watch_sinks(output.sink_views());
     // The Kubernetes watch (a bad kubeconfig fails here, before anything is attached);
     // it lists while the programs load, and its modes apply from the loop below.
     let mut pods = kube::start(&args.kube).await?;
@@ -95,6 +106,7 @@ async fn run_async(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let ring = RingBuf::try_from(kernel.maps.take("EVENTS").context("EVENTS map")?)?;
     let counters: PerCpuArray<MapData, u64> =
         PerCpuArray::try_from(kernel.maps.take("COUNTERS").context("COUNTERS map")?)?;
+    metrics.set_attached(true);
     tracing::info!(path = path::name(path), adopted = kernel.adopted, "capture attached");
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -114,7 +126,10 @@ async fn run_async(args: &RunArgs) -> anyhow::Result<ExitCode> {
         tokio::select! {
             _ = sigint.recv() => break,
             _ = sigterm.recv() => break,
-            _ = tick.tick() => last_dropped = report_drops(&counters, last_dropped),
+            _ = tick.tick() => {
+                last_dropped = report_drops(&counters, last_dropped);
+                metrics.set_kernel_drops(last_dropped);
+            }
             _ = sighup.recv() => {
                 let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
                 enforcer.reload(&mut kernel.maps, &rule_names, true);
@@ -145,6 +160,7 @@ async fn run_async(args: &RunArgs) -> anyhow::Result<ExitCode> {
     // Nothing more is held from here; what is held now gets its verdict from the reader
     // while it drains, or the fail mode from the reaper at the deadline.
     heartbeat.stop();
+    metrics.set_attached(false);
     stop.store(true, Ordering::Release);
     let _ = tokio::task::spawn_blocking(move || reader.join()).await;
     let totals = loader::read_counters(&counters)?;
@@ -173,6 +189,7 @@ fn spawn_reader(
     std::thread::Builder::new()
         .name("guard-reader".into())
         .spawn(move || {
+            let metrics = crate::metrics::global();
             let clock = Clock::now();
             let host = hostname();
             let out = std::cell::RefCell::new(output);
@@ -181,6 +198,7 @@ fn spawn_reader(
                 &stop,
                 |bytes| match decode(bytes) {
                     Ok(record) => {
+                        metrics.event(record.event.decision, record.event.class);
                         let names = rule_names.read().map(|n| n.clone()).unwrap_or_default();
                         let pod = pods.as_ref().and_then(|t| t.borrow().get(&record.event.cgroup_id).map(|e| e.info.clone()));
                         let line = exec_to_json(&record, &clock, &host, &names, pod.as_deref());
@@ -192,6 +210,7 @@ fn spawn_reader(
                     }
                     Err(err) => {
                         decode_errors.fetch_add(1, Ordering::Relaxed);
+                        metrics.decode_error();
                         tracing::warn!(%err, "undecodable record");
                     }
                 },

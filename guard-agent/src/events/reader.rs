@@ -16,7 +16,8 @@ use aya::maps::{MapData, RingBuf};
 pub const POLL_INTERVAL: Duration = Duration::from_millis(10);
 
 /// Reads records until `stop` is set, then drains what is left. `handle` gets each
-/// record's bytes; `flush` is called after each drained batch.
+/// record's bytes; `flush` is called after each drained batch and after each poll, so
+/// at least every [`POLL_INTERVAL`] (timers such as audit checkpoints hang off it).
 pub fn run(
     ring: &mut RingBuf<MapData>,
     stop: &AtomicBool,
@@ -26,14 +27,10 @@ pub fn run(
     let fd = ring.as_raw_fd();
     loop {
         let stopping = stop.load(Ordering::Acquire);
-        let mut drained = 0usize;
         while let Some(item) = ring.next() {
             handle(&item);
-            drained += 1;
         }
-        if drained > 0 {
-            flush();
-        }
+        flush();
         if stopping {
             return;
         }
