@@ -19,7 +19,7 @@ use std::{
 };
 
 use aya::maps::{Array, HashMap as BpfHashMap, Map, MapData};
-use guard_common::enforce::{AgentState, Held};
+use guard_common::enforce::{AgentState, CachedVerdict, Held, VerdictKey};
 
 /// A heartbeat older than this means the agent is gone.
 pub const MAX_AGE: Duration = Duration::from_secs(1);
@@ -249,16 +249,19 @@ pub type CurrentPolicy = std::sync::Arc<std::sync::RwLock<std::sync::Arc<guard_p
 pub struct Resolver {
     held: HeldMap,
     policy: CurrentPolicy,
+    cache: BpfHashMap<MapData, VerdictKey, CachedVerdict>,
 }
 
 impl Resolver {
-    pub fn new(held: HeldMap, policy: CurrentPolicy) -> Self {
-        Self { held, policy }
+    pub fn new(held: HeldMap, policy: CurrentPolicy, cache: Map) -> anyhow::Result<Self> {
+        Ok(Self { held, policy, cache: BpfHashMap::try_from(cache)? })
     }
 
-    /// Judges the held exec `tgid` with the classifier in strict mode and the policy,
-    /// ends the hold, and returns the verdict as one JSON line.
-    pub fn resolve(&mut self, tgid: u32, argv: &[Vec<u8>]) -> String {
+    /// Judges the held exec of `record` with the classifier in strict mode and the
+    /// policy, ends the hold, remembers the verdict in the kernel's cache when it does
+    /// not depend on where the command runs, and returns the verdict as one JSON line.
+    pub fn resolve(&mut self, record: &crate::events::decode::ExecRecord) -> String {
+        let (tgid, argv) = (record.event.pid, &record.argv);
         let started = std::time::Instant::now();
         let policy = self.policy.read().map(|p| p.clone()).expect("policy lock");
         // The parked process's working directory gives its relative paths meaning.
@@ -276,6 +279,28 @@ impl Resolver {
             // The reaper ended it first (deadline), or it was never ours.
             None => (None, 0),
         };
+        let cached = !record.argv_truncated() && (verdict.deny || allowed_anywhere(argv, &policy));
+        if cached {
+            let key = VerdictKey {
+                binary: guard_common::matcher::hash_name(guard_common::matcher::basename(&record.filename)),
+                argv_hash: argv.iter().fold(guard_common::matcher::FNV_BASIS, |h, a| {
+                    guard_common::matcher::fnv(guard_common::matcher::fnv_bytes(h, a), 0)
+                }),
+                policy_version: record.event.policy_version,
+                mode: record.event.mode,
+                _pad: [0; 3],
+            };
+            let class = judgement.intents.first().map_or(guard_common::enforce::intent::NONE, |i| crate::enforce::facts::class_code(i.class));
+            let value = CachedVerdict {
+                decision: if verdict.deny { guard_common::enforce::decision::DENY } else { guard_common::enforce::decision::ALLOW },
+                class,
+                rule_id: record.event.rule_id,
+                _pad: 0,
+            };
+            if let Err(err) = self.cache.insert(key, value, 0) {
+                tracing::warn!(%err, "verdict cache");
+            }
+        }
         let intents: Vec<String> = judgement.intents.iter().map(|i| i.class.to_string()).collect();
         tracing::info!(
             tgid,
@@ -295,10 +320,34 @@ impl Resolver {
             "rule": verdict.rule,
             "excepted": verdict.excepted,
             "cwd": cwd,
+            "cached": cached,
             "held_us": waited_us,
             "classify_us": classify_us,
             "policy": {"name": policy.name(), "version": policy.version_hash()},
         })
         .to_string()
     }
+}
+
+/// Whether `argv` is allowed wherever it runs: with no working directory, at `/`, and
+/// in every protected path, data directory and each of their ancestors (the places
+/// from which a relative path could reach what the policy protects). Only such an
+/// allow may be cached, since the cache key has no working directory.
+fn allowed_anywhere(argv: &[Vec<u8>], policy: &guard_policy::Policy) -> bool {
+    let ctx = policy.context();
+    let mut cwds: std::collections::BTreeSet<String> = ["/".to_owned()].into();
+    for p in ctx.protected_paths.iter().chain(&ctx.data_dirs) {
+        let mut cur = Path::new(p);
+        cwds.insert(cur.display().to_string());
+        while let Some(parent) = cur.parent() {
+            cwds.insert(parent.display().to_string());
+            cur = parent;
+        }
+    }
+    let allowed = |cwd: Option<&str>| {
+        let v = guard_classify::classify_argv_in(argv, cwd, ctx);
+        let j = guard_classify::check::Judgement::new(v, guard_classify::check::Mode::Strict, String::new());
+        !crate::cli::check::apply_policy(&j, policy).deny
+    };
+    allowed(None) && cwds.iter().all(|c| allowed(Some(c)))
 }

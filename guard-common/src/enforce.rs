@@ -143,7 +143,34 @@ pub struct Held {
     pub _pad: [u8; 2],
 }
 
+/// Key of the agent's verdict cache: a command the agent judged once is decided in the
+/// kernel the next time it comes with the same binary, argv, mode and policy.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct VerdictKey {
+    /// Basename hash of the executed file (`matcher::hash_name`).
+    pub binary: u64,
+    /// FNV-1a 64 of the argv bytes the kernel scanned (each argument and its NUL).
+    pub argv_hash: u64,
+    pub policy_version: u32,
+    pub mode: u8,
+    pub _pad: [u8; 3],
+}
+
+/// A cached verdict.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CachedVerdict {
+    /// `decision::ALLOW` or `decision::DENY`.
+    pub decision: u8,
+    pub class: u8,
+    pub rule_id: u16,
+    pub _pad: u32,
+}
+
 const _: () = assert!(size_of::<AgentState>() == 32);
+const _: () = assert!(size_of::<VerdictKey>() == 24);
+const _: () = assert!(size_of::<CachedVerdict>() == 8);
 const _: () = assert!(size_of::<Held>() == 16);
 
 /// Global enforcement settings (one entry of the config map; the agent rewrites it on
@@ -186,5 +213,7 @@ mod pod {
     unsafe impl aya::Pod for super::EnforceConfig {}
     unsafe impl aya::Pod for super::AgentState {}
     unsafe impl aya::Pod for super::Held {}
+    unsafe impl aya::Pod for super::VerdictKey {}
+    unsafe impl aya::Pod for super::CachedVerdict {}
     unsafe impl aya::Pod for crate::matcher::RuleSet {}
 }

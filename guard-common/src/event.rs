@@ -48,6 +48,9 @@ pub const FLAG_HOLD_OFFLINE: u32 = 1 << 11;
 /// The process is quarantined (the agent flagged it or an ancestor): every exec from
 /// it is refused, whatever its argv.
 pub const FLAG_QUARANTINED: u32 = 1 << 12;
+/// The decision came from the agent's verdict cache (the agent judged this exact
+/// command before), not from a hold.
+pub const FLAG_CACHED: u32 = 1 << 13;
 
 /// Capture limit for argv bytes (the arguments and their NULs).
 pub const ARGV_CAP: usize = 32 * 1024;

@@ -9,7 +9,7 @@ use guard_common::{
     enforce::{EnforceConfig, Held, decision, path},
     event::{
         ARGV_CAP, DATA_OFF_MASK, ExecEvent, FLAG_ARGV_TRUNCATED, FLAG_EXE_TRUNCATED,
-        FLAG_FILENAME_TRUNCATED, FLAG_HOLD_OFFLINE, FLAG_QUARANTINED, FLAG_SCAN_INCOMPLETE, FLAG_SCRIPT, FLAG_TAMPERED,
+        FLAG_CACHED, FLAG_FILENAME_TRUNCATED, FLAG_HOLD_OFFLINE, FLAG_QUARANTINED, FLAG_SCAN_INCOMPLETE, FLAG_SCRIPT, FLAG_TAMPERED,
     },
 };
 
@@ -78,6 +78,9 @@ fn enforce(ev: &mut ExecEvent, data: *mut u8, cfg: &EnforceConfig, lsm_said: u8,
     ev.decision = v.decision;
     ev.class = v.class;
     ev.rule_id = v.rule_id;
+    if v.cached {
+        set_flags(ev, FLAG_CACHED);
+    }
     if ev.header.flags & FLAG_ARGV_TRUNCATED != 0 {
         set_flags(ev, FLAG_SCAN_INCOMPLETE);
     }

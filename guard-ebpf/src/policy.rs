@@ -3,10 +3,10 @@
 use aya_ebpf::{
     helpers::generated::bpf_loop,
     macros::map,
-    maps::{Array, HashMap, PerCpuArray},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray},
 };
 use guard_common::{
-    enforce::{AgentState, EnforceConfig, Held, decide, decision, intent, mode, rule_kind},
+    enforce::{AgentState, CachedVerdict, EnforceConfig, Held, VerdictKey, decide, decision, intent, mode, rule_kind},
     event::{ExecEvent, FLAG_TTY},
     matcher::{FNV_BASIS, HASH_BUSYBOX, RuleSet, Scanner, Tables, fnv, rule_key},
 };
@@ -41,6 +41,10 @@ pub static AGENT: Array<AgentState> = Array::with_max_entries(1, 0);
 /// Processes parked for the agent's verdict, by tgid.
 #[map]
 pub static HELD: HashMap<u32, Held> = HashMap::with_max_entries(4096, 0);
+/// The agent's verdicts on commands it held, so the same command is decided here next
+/// time (least recently used entries go first).
+#[map]
+pub static VERDICTS: LruHashMap<VerdictKey, CachedVerdict> = LruHashMap::with_max_entries(8192, 0);
 /// Quarantined processes (tgid → CLOCK_MONOTONIC when flagged): every exec refused.
 /// Children inherit the entry at fork; it goes when the process exits.
 #[map]
@@ -109,10 +113,12 @@ pub struct Verdict {
     pub decision: u8,
     pub class: u8,
     pub rule_id: u16,
+    /// From the agent's verdict cache.
+    pub cached: bool,
 }
 
 impl Verdict {
-    pub const ALLOW: Self = Self { decision: decision::ALLOW, class: intent::NONE, rule_id: 0 };
+    pub const ALLOW: Self = Self { decision: decision::ALLOW, class: intent::NONE, rule_id: 0, cached: false };
 }
 
 /// Mask for byte offsets into the scratch data.
@@ -157,6 +163,8 @@ extern "C" fn scan_step(index: u64, ctx: *mut core::ffi::c_void) -> i64 {
     }
     // SAFETY: this CPU's scanner slot, set by `judge`.
     unsafe { (*ctx.scanner).step(b, &KernelTables) };
+    // The argv hash of the verdict cache.
+    ctx.exact = fnv(ctx.exact, b);
     0
 }
 
@@ -173,7 +181,7 @@ pub fn judge(data: *const u8, binary: u64, argv_at: usize, argv_len: usize, skip
     };
     // SAFETY: this CPU's slot; programs on one CPU do not interleave on it.
     unsafe { *scanner = Scanner::new(skip_through) };
-    let mut ctx = LoopCtx { data, start: argv_at, basename: 0, exact: 0, scanner };
+    let mut ctx = LoopCtx { data, start: argv_at, basename: 0, exact: FNV_BASIS, scanner };
     // SAFETY: as in name_hashes.
     unsafe { bpf_loop((argv_len & 0xffff) as u32, scan_step as *mut _, (&raw mut ctx).cast(), 0) };
     // SAFETY: as above.
@@ -184,16 +192,21 @@ pub fn judge(data: *const u8, binary: u64, argv_at: usize, argv_len: usize, skip
     };
     match rules.first_match(&scan) {
         Some(rule) if rule.kind == rule_kind::HOLD => {
-            if mode == mode::STRICT {
-                Verdict { decision: decision::HOLD, class: intent::NONE, rule_id: rule.rule_id }
-            } else {
-                Verdict::ALLOW
+            if mode != mode::STRICT {
+                return Verdict::ALLOW;
+            }
+            let key = VerdictKey { binary, argv_hash: ctx.exact, policy_version: cfg.policy_version, mode, _pad: [0; 3] };
+            // SAFETY: the value is copied out at once.
+            match unsafe { VERDICTS.get(&key) } {
+                Some(c) => Verdict { decision: c.decision, class: c.class, rule_id: c.rule_id, cached: true },
+                None => Verdict { decision: decision::HOLD, class: intent::NONE, rule_id: rule.rule_id, cached: false },
             }
         }
         Some(rule) => Verdict {
             decision: decide(mode, cfg.action[rule.class as usize & 7]),
             class: rule.class,
             rule_id: rule.rule_id,
+            cached: false,
         },
         None => Verdict::ALLOW,
     }

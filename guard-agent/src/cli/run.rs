@@ -111,7 +111,7 @@ async fn run_async(args: &RunArgs) -> anyhow::Result<ExitCode> {
 
     let stop = Arc::new(AtomicBool::new(false));
     let decode_errors = Arc::new(AtomicU64::new(0));
-    let resolver = Resolver::new(held, enforcer.current());
+    let resolver = Resolver::new(held, enforcer.current(), kernel.maps.take("VERDICTS").context("VERDICTS map")?)?;
     let reader = spawn_reader(ring, stop.clone(), decode_errors.clone(), rule_names.clone(), output, pods.clone(), resolver);
 
     // systemd (Type=notify): ready once the programs are attached and the reader runs;
@@ -204,7 +204,7 @@ fn spawn_reader(
                         let line = exec_to_json(&record, &clock, &host, &names, pod.as_deref());
                         out.borrow_mut().event(&line);
                         if record.event.decision == decision::HOLD && record.event.enforced_by == path::HOLD {
-                            let verdict = resolver.resolve(record.event.pid, &record.argv);
+                            let verdict = resolver.resolve(&record);
                             out.borrow_mut().native(&verdict);
                         }
                     }

@@ -3,7 +3,7 @@
 use guard_common::event::{
     EVENT_VERSION, EventHeader, ExecEvent, FLAG_ARGC_LOWER_BOUND, FLAG_ARGV_TRUNCATED,
     FLAG_EXE_TRUNCATED, FLAG_EXECVEAT, FLAG_FAILED, FLAG_FILENAME_TRUNCATED, FLAG_READ_ERROR,
-    FLAG_HOLD_OFFLINE, FLAG_QUARANTINED, FLAG_SCAN_INCOMPLETE, FLAG_SCRIPT, FLAG_TAMPERED, FLAG_TTY, KIND_EXEC,
+    FLAG_CACHED, FLAG_HOLD_OFFLINE, FLAG_QUARANTINED, FLAG_SCAN_INCOMPLETE, FLAG_SCRIPT, FLAG_TAMPERED, FLAG_TTY, KIND_EXEC,
 };
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -64,6 +64,9 @@ impl ExecRecord {
     }
     pub fn hold_offline(&self) -> bool {
         self.flag(FLAG_HOLD_OFFLINE)
+    }
+    pub fn cached(&self) -> bool {
+        self.flag(FLAG_CACHED)
     }
     pub fn quarantined(&self) -> bool {
         self.flag(FLAG_QUARANTINED)

@@ -229,7 +229,8 @@ pub fn exec_to_json(r: &ExecRecord, clock: &Clock, host: &str, rule_names: &[Str
         .bool("tampered", r.tampered())
         .bool("scan_incomplete", r.scan_incomplete())
         .bool("hold_offline", r.hold_offline())
-        .bool("quarantined", r.quarantined());
+        .bool("quarantined", r.quarantined())
+        .bool("verdict_cached", r.cached());
     if r.argv.iter().any(|a| std::str::from_utf8(a).is_err()) {
         let b64 = base64::engine::general_purpose::STANDARD;
         let encoded: Vec<Vec<u8>> = r.argv.iter().map(|a| b64.encode(a).into_bytes()).collect();

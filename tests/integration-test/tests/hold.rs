@@ -202,3 +202,52 @@ fn no_stopped_process_of(uid: u32) -> bool {
     }
     ok && Path::new("/proc").exists()
 }
+
+/// The verdict cache: a command the agent judged once is decided in the kernel the next
+/// time (no hold), allowed or denied as before, unless the allow depended on where it
+/// ran (a relative path that reaches a protected path from some directory).
+#[test]
+fn the_verdict_cache_decides_a_command_judged_before_without_holding_it() {
+    require_root();
+    unload();
+    let sb = Sandbox::new("hold-cache", 5000);
+    let agent = Agent::start(&["--policy", sb.policy.to_str().unwrap()]).unwrap();
+    let d = sb.dir.display().to_string();
+    let allowed = token("cache-allowed");
+    for _ in 0..2 {
+        std::fs::create_dir_all(sb.dir.join("scratch/build")).unwrap();
+        let st = sb.sh(STRICT, &format!("rm -rf {d}/scratch/build"), &allowed);
+        assert!(st.success(), "{st:?}");
+        assert!(!sb.dir.join("scratch/build").exists());
+    }
+    let denied = token("cache-denied");
+    for _ in 0..2 {
+        let st = Command::new("/bin/sh").args(["-c", &format!("rm -rf {d}/protected"), &denied]).uid(STRICT).gid(STRICT).status();
+        match st {
+            Ok(st) => assert_eq!(st.signal(), Some(libc::SIGKILL), "{st:?}"),
+            Err(e) => assert!(lsm() && e.raw_os_error() == Some(libc::EPERM), "{e}"),
+        }
+        assert!(sb.intact());
+    }
+    // Allowed here (/tmp has no `protected`), but not from the sandbox: not cached.
+    let relative = token("cache-relative");
+    for _ in 0..2 {
+        let st = Command::new("/bin/sh").args(["-c", "rm -rf protected", &relative]).current_dir("/tmp").uid(STRICT).gid(STRICT).status().unwrap();
+        assert!(st.success(), "{st:?}");
+    }
+    assert!(sb.intact());
+    let events = agent.stop().unwrap();
+    let decisions = |tok: &str| -> Vec<(String, bool)> {
+        events
+            .with_token(tok)
+            .iter()
+            .filter(|e| e["result"] == "ok" || e["errno"] == libc::EPERM)
+            .filter(|e| e["filename"] == "/bin/sh")
+            .map(|e| (e["decision"].as_str().unwrap().to_owned(), e["verdict_cached"] == true))
+            .collect()
+    };
+    assert_eq!(decisions(&allowed), [("hold".to_owned(), false), ("allow".to_owned(), true)], "{:#?}", events.with_token(&allowed));
+    assert_eq!(decisions(&denied), [("hold".to_owned(), false), ("deny".to_owned(), true)], "{:#?}", events.with_token(&denied));
+    assert_eq!(decisions(&relative), [("hold".to_owned(), false), ("hold".to_owned(), false)], "{:#?}", events.with_token(&relative));
+    unload();
+}
