@@ -271,10 +271,13 @@ impl Resolver {
         let judgement = guard_classify::check::Judgement::new(classified, guard_classify::check::Mode::Strict, input);
         let verdict = crate::cli::check::apply_policy(&judgement, &policy);
         let classify_us = started.elapsed().as_micros() as u64;
+        crate::metrics::global().observe_classification(started.elapsed());
         let (outcome, waited_us) = match self.held.claim(tgid) {
             Some(h) => {
                 let outcome = release(tgid, &h, verdict.deny);
-                (Some(outcome), monotonic_ns().saturating_sub(h.since_ns) / 1000)
+                let parked = Duration::from_nanos(monotonic_ns().saturating_sub(h.since_ns));
+                crate::metrics::global().observe_hold(parked);
+                (Some(outcome), parked.as_micros() as u64)
             }
             // The reaper ended it first (deadline), or it was never ours.
             None => (None, 0),

@@ -22,7 +22,7 @@ mod vm_test;
 
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
 
 /// guard's developer tasks.
@@ -58,6 +58,17 @@ enum Command {
         #[command(subcommand)]
         which: bench::Which,
     },
+    /// Build packages: `package deb` builds the agent and then the .deb (target/debian).
+    Package {
+        #[command(subcommand)]
+        kind: Package,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum Package {
+    /// The Debian package: binary, unit, default policy and config, man page, docs.
+    Deb,
 }
 
 fn main() -> ExitCode {
@@ -103,5 +114,15 @@ fn run(command: Command) -> Result<ExitCode> {
         Command::Bench { which } => bench::run(&setup, &which),
         Command::Eval(opts) => eval::eval(&setup, &opts).map(|()| ExitCode::SUCCESS),
         Command::Fuzz(opts) => eval::fuzz(&opts).map(|()| ExitCode::SUCCESS),
+        Command::Package { kind: Package::Deb } => {
+            let agent = build::agent(&setup)?;
+            let script = util::workspace_root().join("deploy/debian/build-deb.sh");
+            let status = std::process::Command::new(&script)
+                .arg(&agent)
+                .arg(util::target_dir().join("debian"))
+                .status()
+                .with_context(|| format!("running {}", script.display()))?;
+            Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
     }
 }
