@@ -48,16 +48,24 @@ pub(crate) struct Stdout {
 #[derive(Debug)]
 pub(crate) struct Cmd<'a> {
     pub name: String,
-    pub args: Vec<String>,
+    pub args: &'a [String],
     pub cwd: Option<&'a str>,
     pub stdin: &'a Stdin,
-    pub evidence: String,
+    /// The whole argv, wrappers included, for the evidence.
+    argv: &'a [String],
+    evidence: std::cell::OnceCell<String>,
 }
 
 impl Cmd<'_> {
     /// A path argument normalised against the command's cwd.
     pub fn path(&self, raw: &str) -> String {
         crate::path::normalize(raw, self.cwd)
+    }
+
+    /// The argv as shown in an intent's evidence (built when first needed: most commands
+    /// are benign and never show it).
+    pub fn evidence(&self) -> &str {
+        self.evidence.get_or_init(|| evidence_of(self.argv))
     }
 }
 
@@ -104,7 +112,6 @@ impl<'c> Engine<'c> {
         if argv.is_empty() || !self.charge(argv.len() + 1) {
             return Stdout::default();
         }
-        let evidence = evidence_of(argv);
         let mut i = 0;
         let mut guard = 0;
         loop {
@@ -151,9 +158,8 @@ impl<'c> Engine<'c> {
                     return Stdout::default();
                 }
                 Unwrap::NotWrapper => {
-                    let args: Vec<String> = rest.to_vec();
                     let cwd = st.cwd.clone();
-                    let cmd = Cmd { name, args, cwd: cwd.as_deref(), stdin, evidence };
+                    let cmd = Cmd { name, args: rest, cwd: cwd.as_deref(), stdin, argv, evidence: std::cell::OnceCell::new() };
                     return tools::dispatch(self, &cmd, st);
                 }
             }
@@ -192,6 +198,9 @@ pub(crate) fn tool_name(word: &str) -> String {
     let base = word.rsplit('/').next().unwrap_or(word);
     let base = base.trim_start_matches('\\');
     let lower = base.to_ascii_lowercase();
+    if !matches!(lower.as_bytes().first(), Some(b'p' | b'r' | b'n' | b'l')) {
+        return lower;
+    }
     for interp in ["python", "perl", "ruby", "php", "node", "pip", "lua"] {
         if let Some(rest) = lower.strip_prefix(interp)
             && rest.chars().all(|c| c.is_ascii_digit() || c == '.')

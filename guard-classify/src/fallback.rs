@@ -115,6 +115,9 @@ fn segment(eng: &mut Engine<'_>, words: &mut Vec<String>, st: &mut ShellState) -
         return true;
     }
     let out = eng.run_argv(&argv, st, &Stdin::default());
+    if redirect_to_check.is_empty() {
+        return true;
+    }
     let what = crate::engine::evidence_of(&argv);
     for (op, target) in redirect_to_check {
         let p = crate::path::normalize(&target, st.cwd.as_deref());

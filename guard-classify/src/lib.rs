@@ -17,6 +17,7 @@ mod engine;
 mod fallback;
 mod intent;
 pub mod path;
+mod quick;
 mod shell;
 mod tools;
 mod words;

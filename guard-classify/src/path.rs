@@ -1,10 +1,15 @@
 //! Lexical path handling: `~`/`$HOME`, cwd joining, `//`, `/./`, `..`, trailing slashes, and
 //! a small glob matcher. Never touches the file system.
 
+use std::borrow::Cow;
+
 /// Normalises `raw` lexically. `~` stays as the `~` prefix (some user's home). A relative
 /// path is joined to `cwd` when known, else returned relative (still normalised).
 #[must_use]
 pub fn normalize(raw: &str, cwd: Option<&str>) -> String {
+    if let Some(done) = already_normal(raw, cwd) {
+        return done;
+    }
     let joined = if raw == "~" || raw.starts_with("~/") || raw.starts_with('/') {
         raw.to_owned()
     } else if let Some(base) = cwd {
@@ -42,6 +47,55 @@ pub fn normalize(raw: &str, cwd: Option<&str>) -> String {
     }
 }
 
+/// [`normalize`]'s result when `raw` needs no rewriting (the common case): anchored or
+/// relative with no cwd, or joined to an anchored cwd, with no empty, `.` or `..` component.
+fn already_normal(raw: &str, cwd: Option<&str>) -> Option<String> {
+    if raw == "/" || raw == "~" {
+        return Some(raw.to_owned());
+    }
+    if let Some(rest) = raw.strip_prefix("~/").or_else(|| raw.strip_prefix('/')) {
+        return clean(rest).then(|| raw.to_owned());
+    }
+    if raw.starts_with('~') || !clean(raw) {
+        return None;
+    }
+    match cwd {
+        None => Some(raw.to_owned()),
+        Some("/") => Some(format!("/{raw}")),
+        Some("~") => Some(format!("~/{raw}")),
+        Some(base) => {
+            let rest = base.strip_prefix("~/").or_else(|| base.strip_prefix('/'))?;
+            clean(rest).then(|| format!("{base}/{raw}"))
+        }
+    }
+}
+
+/// No empty, `.` or `..` component.
+fn clean(s: &str) -> bool {
+    s.as_bytes().split(|b| *b == b'/').all(|c| !c.is_empty() && c != b"." && c != b"..")
+}
+
+/// `normalize(raw, None)`, borrowing `raw` when it is already normal.
+pub(crate) fn normalize_cow(raw: &str) -> Cow<'_, str> {
+    let as_is = raw == "/"
+        || raw == "~"
+        || match raw.strip_prefix("~/").or_else(|| raw.strip_prefix('/')) {
+            Some(rest) => clean(rest),
+            None => !raw.starts_with('~') && clean(raw),
+        };
+    if as_is { Cow::Borrowed(raw) } else { Cow::Owned(normalize(raw, None)) }
+}
+
+/// [`glob_split`], borrowing `p` when it has no glob.
+pub(crate) fn glob_split_cow(p: &str) -> (Cow<'_, str>, bool) {
+    if has_glob(p) {
+        let (base, everything) = glob_split(p);
+        (Cow::Owned(base), everything)
+    } else {
+        (Cow::Borrowed(p), false)
+    }
+}
+
 /// Whether the path is absolute or home-anchored after normalisation.
 #[must_use]
 pub fn is_anchored(p: &str) -> bool {
@@ -67,6 +121,9 @@ pub fn has_glob(s: &str) -> bool {
 /// components select "everything" (`*`, `.*`, `*.*`, `?*`...).
 #[must_use]
 pub fn glob_split(p: &str) -> (String, bool) {
+    if !has_glob(p) {
+        return (p.to_owned(), false);
+    }
     let comps: Vec<&str> = p.split('/').collect();
     let Some(first_glob) = comps.iter().position(|c| has_glob(c)) else {
         return (p.to_owned(), false);
@@ -170,6 +227,34 @@ mod tests {
         assert_eq!(normalize("build/../x", Some("/srv/app")), "/srv/app/x");
         assert_eq!(normalize("./build", None), "build");
         assert_eq!(normalize("*", Some("/")), "/*");
+    }
+
+    #[test]
+    fn the_fast_path_normalizes_like_the_full_one() {
+        // The full algorithm, with the fast path bypassed: joins "./" so it never applies.
+        fn slow(raw: &str, cwd: Option<&str>) -> String {
+            let r = normalize(&format!("{raw}/."), cwd);
+            // "x/." normalises like "x", except where the trailing "." is the whole path.
+            if raw.is_empty() { normalize("./", cwd) } else { r }
+        }
+        let words = ["", "/", "~", "~/", "~x", ".", "..", "a", "b.c", "/etc", "~/.ssh", "a/b", "a//b", "a/./b", "a/../b", "../a", "/..", "x/"];
+        for raw in words {
+            for cwd in [None, Some("/"), Some("~"), Some("/srv/app"), Some("~/w"), Some("build"), Some("."), Some("/a/../b")] {
+                for suffix in ["", "/d", "/../e"] {
+                    let raw = format!("{raw}{suffix}");
+                    assert_eq!(normalize(&raw, cwd), slow(&raw, cwd), "{raw:?} in {cwd:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn borrowing_variants_agree() {
+        for p in ["", "/", "~", "~/", "~x", ".", "..", "a", "/etc", "~/.ssh", "a//b", "a/./b", "/a/../b", "x/", "/etc/*", "/*", "*.bak", "/var/log/**"] {
+            assert_eq!(normalize_cow(p), normalize(p, None), "{p:?}");
+            let (b, e) = glob_split_cow(p);
+            assert_eq!((b.into_owned(), e), glob_split(p), "{p:?}");
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use brush_parser::ast::{
     Command, CommandPrefixOrSuffixItem, CompoundCommand, CompoundList, IoFileRedirectKind,
-    IoFileRedirectTarget, IoRedirect, Pipeline, Program, SimpleCommand,
+    IoFileRedirectTarget, IoRedirect, Pipeline, Program, SimpleCommand, SubshellCommand,
 };
 use brush_parser::{Parser, ParserOptions};
 
@@ -19,7 +19,7 @@ pub(crate) fn run_script(eng: &mut Engine<'_>, script: &str, st: &mut ShellState
     if !eng.charge(1 + script.len() / 64) {
         return;
     }
-    if script.len() > MAX_PARSE_BYTES || nesting(script) > MAX_NESTING || dangling_heredoc(script) || huge_io_number(script) {
+    if script.len() > MAX_PARSE_BYTES || !parser_safe(script) {
         eng.verdict.degraded = true;
         crate::fallback::scan(eng, script, st);
         return;
@@ -30,8 +30,11 @@ pub(crate) fn run_script(eng: &mut Engine<'_>, script: &str, st: &mut ShellState
     // brush-parser also panics inside word parsing (`~-<huge>`), which runs while the
     // program is evaluated, so the guard covers both parsing and evaluation.
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let mut parser = Parser::new(std::io::BufReader::new(script.as_bytes()), &opts);
-        match parser.parse_program() {
+        if let Some(plain) = crate::quick::parse(script).filter(|_| fast_path_on()) {
+            plain.run(eng, st);
+            return true;
+        }
+        match Parser::new(std::io::BufReader::new(script.as_bytes()), &opts).parse_program() {
             Ok(prog) => {
                 run_program(eng, &prog, st);
                 true
@@ -47,6 +50,30 @@ pub(crate) fn run_script(eng: &mut Engine<'_>, script: &str, st: &mut ShellState
             crate::fallback::scan(eng, script, st);
         }
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Tests turn the fast path off to compare its verdicts with brush-parser's.
+    pub(crate) static NO_FAST_PATH: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn fast_path_on() -> bool {
+    #[cfg(test)]
+    if NO_FAST_PATH.with(std::cell::Cell::get) {
+        return false;
+    }
+    true
+}
+
+/// Whether brush-parser may be given the script: not nested too deeply, no dangling
+/// here-document, no huge fd number. Scripts without `<`, `>` or brackets (most) are
+/// cleared in one pass.
+fn parser_safe(s: &str) -> bool {
+    if !s.bytes().any(|b| matches!(b, b'<' | b'>' | b'(' | b'{' | b'[' | b'`')) {
+        return true;
+    }
+    nesting(s) <= MAX_NESTING && !(s.contains("<<") && dangling_heredoc(s)) && !huge_io_number(s)
 }
 
 /// A `<<` (or `<<-`) with no delimiter word after it: a syntax error in every POSIX
@@ -150,11 +177,48 @@ fn merge(acc: &mut Stdout, o: Stdout) {
 }
 
 fn run_pipeline(eng: &mut Engine<'_>, p: &Pipeline, st: &mut ShellState, stdin: &Stdin) -> Stdout {
+    run_stages(eng, &p.seq, &(), st, stdin)
+}
+
+/// A pipeline stage: a command of brush-parser's tree, or one of the fast path's
+/// ([`crate::quick`]), read from `src`.
+pub(crate) trait Stage {
+    type Src: ?Sized;
+    /// Runs the command.
+    fn run(&self, src: &Self::Src, eng: &mut Engine<'_>, st: &mut ShellState, stdin: &Stdin) -> Stdout;
+    /// The argv a next stage sees as the producer of its input.
+    fn producer(&self, src: &Self::Src) -> Option<Vec<String>>;
+}
+
+impl Stage for Command {
+    type Src = ();
+
+    fn run(&self, (): &(), eng: &mut Engine<'_>, st: &mut ShellState, stdin: &Stdin) -> Stdout {
+        run_command(eng, self, st, stdin)
+    }
+
+    fn producer(&self, (): &()) -> Option<Vec<String>> {
+        let Command::Simple(sc) = self else { return None };
+        let mut v = Vec::new();
+        if let Some(w) = &sc.word_or_name {
+            v.push(crate::words::strip_quotes(&w.value));
+        }
+        for item in sc.suffix.iter().flat_map(|s| s.0.iter()) {
+            if let CommandPrefixOrSuffixItem::Word(w) = item {
+                v.push(crate::words::strip_quotes(&w.value));
+            }
+        }
+        Some(v)
+    }
+}
+
+/// Runs a pipeline: each stage in its own subshell (except a lone command), the literal
+/// text and the taint of each stage's output flowing into the next.
+pub(crate) fn run_stages<S: Stage>(eng: &mut Engine<'_>, seq: &[S], src: &S::Src, st: &mut ShellState, stdin: &Stdin) -> Stdout {
     let mut input = stdin.clone();
     let mut last = Stdout::default();
-    let piped = p.seq.len() > 1;
-    for (i, cmd) in p.seq.iter().enumerate() {
-        // Each pipeline stage runs in its own subshell (except a lone command).
+    let piped = seq.len() > 1;
+    for (i, cmd) in seq.iter().enumerate() {
         let mut sub;
         let state = if piped {
             sub = st.clone();
@@ -162,26 +226,12 @@ fn run_pipeline(eng: &mut Engine<'_>, p: &Pipeline, st: &mut ShellState, stdin: 
         } else {
             &mut *st
         };
-        last = run_command(eng, cmd, state, &input);
-        if i + 1 < p.seq.len() {
-            input = Stdin { text: last.text.take(), sensitive: last.sensitive.take(), producer: last_argv(cmd) };
+        last = cmd.run(src, eng, state, &input);
+        if i + 1 < seq.len() {
+            input = Stdin { text: last.text.take(), sensitive: last.sensitive.take(), producer: cmd.producer(src) };
         }
     }
     last
-}
-
-fn last_argv(cmd: &Command) -> Option<Vec<String>> {
-    let Command::Simple(sc) = cmd else { return None };
-    let mut v = Vec::new();
-    if let Some(w) = &sc.word_or_name {
-        v.push(crate::words::strip_quotes(&w.value));
-    }
-    for item in sc.suffix.iter().flat_map(|s| s.0.iter()) {
-        if let CommandPrefixOrSuffixItem::Word(w) = item {
-            v.push(crate::words::strip_quotes(&w.value));
-        }
-    }
-    Some(v)
 }
 
 fn run_command(eng: &mut Engine<'_>, cmd: &Command, st: &mut ShellState, stdin: &Stdin) -> Stdout {
@@ -332,36 +382,59 @@ fn expand_heredoc(eng: &mut Engine<'_>, body: &str, st: &mut ShellState) -> Stri
 }
 
 fn run_simple(eng: &mut Engine<'_>, sc: &SimpleCommand, st: &mut ShellState, stdin: &Stdin) -> Stdout {
+    let prefix = sc.prefix.iter().flat_map(|p| p.0.iter()).map(|item| match item {
+        CommandPrefixOrSuffixItem::AssignmentWord(_, w) => Part::Assign(&w.value),
+        CommandPrefixOrSuffixItem::IoRedirect(r) => Part::Redirect(r),
+        CommandPrefixOrSuffixItem::Word(w) => Part::Word(&w.value),
+        CommandPrefixOrSuffixItem::ProcessSubstitution(_, sub) => Part::ProcessSubstitution(sub, false),
+    });
+    let name = sc.word_or_name.iter().map(|w| Part::Word(&w.value));
+    let suffix = sc.suffix.iter().flat_map(|s| s.0.iter()).map(|item| match item {
+        CommandPrefixOrSuffixItem::Word(w) => Part::Arg(&w.value),
+        CommandPrefixOrSuffixItem::AssignmentWord(_, w) => Part::Word(&w.value),
+        CommandPrefixOrSuffixItem::IoRedirect(r) => Part::Redirect(r),
+        CommandPrefixOrSuffixItem::ProcessSubstitution(_, sub) => Part::ProcessSubstitution(sub, true),
+    });
+    let words = 1 + sc.suffix.as_ref().map_or(0, |s| s.0.len());
+    run_parts(eng, prefix.chain(name).chain(suffix), words, st, stdin)
+}
+
+/// One part of a simple command, in source order.
+pub(crate) enum Part<'p> {
+    /// `NAME=value` before the command name.
+    Assign(&'p str),
+    /// A word expanded as one word: the command name, a word before it, an
+    /// assignment-shaped word after it.
+    Word(&'p str),
+    /// An argument: brace expansion may make several words of it.
+    Arg(&'p str),
+    Redirect(&'p IoRedirect),
+    /// `<(...)` or `>(...)`; in argument position the command gets a path for it.
+    ProcessSubstitution(&'p SubshellCommand, bool),
+}
+
+/// Runs one simple command given as its parts (`words`: how many argv words to expect).
+pub(crate) fn run_parts<'p>(eng: &mut Engine<'_>, parts: impl Iterator<Item = Part<'p>>, words: usize, st: &mut ShellState, stdin: &Stdin) -> Stdout {
     let mut input = stdin.clone();
     let mut targets = Vec::new();
     let mut assigns: Vec<(String, String)> = Vec::new();
-    let mut argv: Vec<String> = Vec::new();
-    for item in sc.prefix.iter().flat_map(|p| p.0.iter()) {
-        match item {
-            CommandPrefixOrSuffixItem::AssignmentWord(_, w) => {
-                let text = expand(eng, &w.value, st);
+    let mut argv: Vec<String> = Vec::with_capacity(words);
+    for part in parts {
+        match part {
+            Part::Assign(w) => {
+                let text = expand(eng, w, st);
                 if let Some((n, v)) = text.split_once('=') {
                     assigns.push((n.to_owned(), v.to_owned()));
                 }
             }
-            CommandPrefixOrSuffixItem::IoRedirect(r) => apply_redirect(eng, r, st, &mut input, &mut targets),
-            CommandPrefixOrSuffixItem::Word(w) => argv.push(expand(eng, &w.value, st)),
-            CommandPrefixOrSuffixItem::ProcessSubstitution(_, sub) => {
+            Part::Word(w) => argv.push(expand(eng, w, st)),
+            Part::Arg(w) => crate::words::expand_words(eng, w, st, &mut argv),
+            Part::Redirect(r) => apply_redirect(eng, r, st, &mut input, &mut targets),
+            Part::ProcessSubstitution(sub, as_arg) => {
                 run_list(eng, &sub.list, &mut st.clone(), &Stdin::default());
-            }
-        }
-    }
-    if let Some(w) = &sc.word_or_name {
-        argv.push(expand(eng, &w.value, st));
-    }
-    for item in sc.suffix.iter().flat_map(|s| s.0.iter()) {
-        match item {
-            CommandPrefixOrSuffixItem::Word(w) => argv.extend(crate::words::expand_words(eng, &w.value, st)),
-            CommandPrefixOrSuffixItem::AssignmentWord(_, w) => argv.push(expand(eng, &w.value, st)),
-            CommandPrefixOrSuffixItem::IoRedirect(r) => apply_redirect(eng, r, st, &mut input, &mut targets),
-            CommandPrefixOrSuffixItem::ProcessSubstitution(_, sub) => {
-                run_list(eng, &sub.list, &mut st.clone(), &Stdin::default());
-                argv.push("/dev/fd/63".to_owned());
+                if as_arg {
+                    argv.push("/dev/fd/63".to_owned());
+                }
             }
         }
     }
@@ -387,9 +460,11 @@ fn run_simple(eng: &mut Engine<'_>, sc: &SimpleCommand, st: &mut ShellState, std
     } else {
         eng.run_argv(&argv, st, &input)
     };
-    let what = crate::engine::evidence_of(&argv);
-    for (kind, path) in targets {
-        redirect::on_write(eng, &kind, &path, &out, &what);
+    if !targets.is_empty() {
+        let what = crate::engine::evidence_of(&argv);
+        for (kind, path) in targets {
+            redirect::on_write(eng, &kind, &path, &out, &what);
+        }
     }
     out
 }
@@ -416,7 +491,7 @@ mod tests {
         assert!(!super::dangling_heredoc("cat <<EOF\nx\nEOF"));
         assert!(!super::dangling_heredoc("cat <<< word"));
         assert!(!super::dangling_heredoc("cat <<- 'END'\nx\nEND"));
-        let v = crate::classify_shell("3<<\r<<\t", &crate::Context::builtin());
+        let v = classify_shell("3<<\r<<\t", &Context::builtin());
         assert!(v.degraded);
     }
 
@@ -425,7 +500,7 @@ mod tests {
         // Regression: the `batch` fuzz target's panic input.
         assert!(super::huge_io_number("9966666666>9"));
         assert!(!super::huge_io_number("echo 2>/dev/null 12345678901 x"));
-        let v = crate::classify_shell("9966666666>9", &crate::Context::builtin());
+        let v = classify_shell("9966666666>9", &Context::builtin());
         assert!(v.degraded);
     }
 
@@ -433,10 +508,10 @@ mod tests {
     fn a_parser_panic_during_evaluation_degrades_instead_of_crashing() {
         // Regression: the `batch` fuzz target's input; brush-parser's word parser
         // panics on a huge directory-stack index.
-        let v = crate::classify_shell("~-5555555555555555555555533", &crate::Context::builtin());
+        let v = classify_shell("~-5555555555555555555555533", &Context::builtin());
         assert!(v.degraded);
-        let v = crate::classify_shell("~-5555555555555555555555533; rm -rf /", &crate::Context::builtin());
-        assert!(v.has(crate::IntentClass::BulkDelete), "the fallback scan still sees the rest");
+        let v = classify_shell("~-5555555555555555555555533; rm -rf /", &Context::builtin());
+        assert!(v.has(IntentClass::BulkDelete), "the fallback scan still sees the rest");
     }
 
     use crate::{Context, IntentClass, classify_shell};

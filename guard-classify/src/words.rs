@@ -13,9 +13,44 @@ pub(crate) const PID_OF: &str = "%pid-of:";
 
 /// Expands one shell word (raw source text) to the string the command would most likely see.
 pub(crate) fn expand(eng: &mut Engine<'_>, raw: &str, st: &mut ShellState) -> String {
-    if !raw.contains(['\'', '"', '\\', '$', '`', '~']) {
+    if !raw.bytes().any(|b| matches!(b, b'\'' | b'"' | b'\\' | b'$' | b'`' | b'~')) {
         return raw.to_owned();
     }
+    if let Some(text) = single_quoted_only(raw) {
+        return text;
+    }
+    expand_parsed(eng, raw, st)
+}
+
+/// A word of literal text and `'...'` only (no other quote, escape, `$`, backquote or
+/// leading `~`): its text without the quotes, what brush-parser's word parser makes of it.
+fn single_quoted_only(raw: &str) -> Option<String> {
+    if raw.starts_with('~') {
+        return None;
+    }
+    let mut out = String::with_capacity(raw.len());
+    let mut quoted = false;
+    let mut from = 0;
+    for (i, b) in raw.bytes().enumerate() {
+        match b {
+            b'\'' => {
+                out.push_str(&raw[from..i]);
+                from = i + 1;
+                quoted = !quoted;
+            }
+            b'"' | b'\\' | b'$' | b'`' if !quoted => return None,
+            _ => {}
+        }
+    }
+    if quoted {
+        return None;
+    }
+    out.push_str(&raw[from..]);
+    Some(out)
+}
+
+/// [`expand`] through brush-parser's word parser.
+fn expand_parsed(eng: &mut Engine<'_>, raw: &str, st: &mut ShellState) -> String {
     let opts = ParserOptions::default();
     match brush_parser::word::parse(raw, &opts) {
         Ok(pieces) => {
@@ -28,15 +63,20 @@ pub(crate) fn expand(eng: &mut Engine<'_>, raw: &str, st: &mut ShellState) -> St
 }
 
 /// Expands one shell word into the words brace expansion makes of it (`/{etc,usr}` →
-/// `/etc /usr`). Words with quotes or `${` are expanded as one word.
-pub(crate) fn expand_words(eng: &mut Engine<'_>, raw: &str, st: &mut ShellState) -> Vec<String> {
+/// `/etc /usr`), appended to `out`. Words with quotes or `${` are expanded as one word.
+pub(crate) fn expand_words(eng: &mut Engine<'_>, raw: &str, st: &mut ShellState, out: &mut Vec<String>) {
     let one = expand(eng, raw, st);
-    if raw.contains(['\'', '"', '\\']) || raw.contains("${") || !raw.contains('{') || !(raw.contains(',') || raw.contains("..")) {
-        return vec![one];
+    if !raw.contains('{') || raw.contains(['\'', '"', '\\']) || raw.contains("${") || !(raw.contains(',') || raw.contains("..")) {
+        out.push(one);
+        return;
     }
-    let mut out = Vec::new();
-    braces(&one, &mut out, 0);
-    if out.is_empty() { vec![one] } else { out }
+    let mut words = Vec::new();
+    braces(&one, &mut words, 0);
+    if words.is_empty() {
+        out.push(one);
+    } else {
+        out.append(&mut words);
+    }
 }
 
 /// Expands the first `{a,b}` group, recursively; bounded to 64 results and depth 4.
@@ -252,6 +292,19 @@ mod tests {
         expand(&mut eng, raw, &mut st)
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 4096, .. Default::default() })]
+        /// The single-quote shortcut agrees with brush-parser's word parser.
+        #[test]
+        fn single_quoted_words_expand_like_the_parser(raw in "[a'~$\"\\\\`*:/ {}()=.-]{0,10}|[a'~*?:/ {}()\\[\\]@!+=.-]{0,12}") {
+            if let Some(quick) = single_quoted_only(&raw) {
+                let ctx = Context::builtin();
+                let mut eng = Engine::new(&ctx);
+                proptest::prop_assert_eq!(quick, expand_parsed(&mut eng, &raw, &mut ShellState::default()), "{:?}", raw);
+            }
+        }
+    }
+
     #[test]
     fn expansion() {
         assert_eq!(ex("'/'"), "/");
@@ -265,7 +318,8 @@ mod tests {
         assert_eq!(ex("$(echo /)"), "/");
         let ctx = Context::builtin();
         let mut eng = Engine::new(&ctx);
-        let words = expand_words(&mut eng, "/{etc,usr/{lib,bin}}", &mut ShellState::default());
-        assert_eq!(words, ["/etc", "/usr/lib", "/usr/bin"]);
+        let mut words = vec!["rm".to_owned()];
+        expand_words(&mut eng, "/{etc,usr/{lib,bin}}", &mut ShellState::default(), &mut words);
+        assert_eq!(words, ["rm", "/etc", "/usr/lib", "/usr/bin"]);
     }
 }

@@ -178,15 +178,16 @@ fn list(r: &mut Report<'_>, path: &str, items: Option<&Vec<String>>, default: &[
 }
 
 fn context(r: &mut Report<'_>, raw: &RawPolicy, d: &Context) -> Context {
-    Context {
-        protected_paths: list(r, "protected_paths", raw.protected_paths.as_ref(), &d.protected_paths, validate::path),
-        data_dirs: list(r, "data_dirs", raw.data_dirs.as_ref(), &d.data_dirs, validate::path),
-        sensitive_files: list(r, "sensitive_files", raw.sensitive_files.as_ref(), &d.sensitive_files, validate::file_pattern),
-        log_paths: list(r, "log_paths", raw.log_paths.as_ref(), &d.log_paths, validate::path),
-        trusted_destinations: list(r, "trusted_destinations", raw.trusted_destinations.as_ref(), &d.trusted_destinations, validate::destination),
-        exfil_destinations: list(r, "exfil_destinations", raw.exfil_destinations.as_ref(), &d.exfil_destinations, validate::destination),
-        critical_services: list(r, "critical_services", raw.critical_services.as_ref(), &d.critical_services, validate::service),
-    }
+    // Field by field on a fresh context (it keeps a private cache of compiled patterns).
+    let mut c = Context::empty();
+    c.protected_paths = list(r, "protected_paths", raw.protected_paths.as_ref(), &d.protected_paths, validate::path);
+    c.data_dirs = list(r, "data_dirs", raw.data_dirs.as_ref(), &d.data_dirs, validate::path);
+    c.sensitive_files = list(r, "sensitive_files", raw.sensitive_files.as_ref(), &d.sensitive_files, validate::file_pattern);
+    c.log_paths = list(r, "log_paths", raw.log_paths.as_ref(), &d.log_paths, validate::path);
+    c.trusted_destinations = list(r, "trusted_destinations", raw.trusted_destinations.as_ref(), &d.trusted_destinations, validate::destination);
+    c.exfil_destinations = list(r, "exfil_destinations", raw.exfil_destinations.as_ref(), &d.exfil_destinations, validate::destination);
+    c.critical_services = list(r, "critical_services", raw.critical_services.as_ref(), &d.critical_services, validate::service);
+    c
 }
 
 fn intents(r: &mut Report<'_>, raw: &BTreeMap<String, RawIntent>) -> BTreeMap<IntentClass, IntentRule> {

@@ -5,15 +5,11 @@ use super::{has_flag, operands, words_lower};
 use crate::engine::{Cmd, Engine};
 use crate::intent::IntentClass::AuditTamper;
 
-const TOOLS: &[&str] = &[
+pub(crate) const TOOLS: &[&str] = &[
     "history", "journalctl", "auditctl", "setenforce", "aa-teardown", "aa-disable", "aa-complain",
     "apparmor_parser", "unset", "set", "sed", "lastlog", "utmpdump",
     "chattr", "touch", "mdatp", "sysctl",
 ];
-
-pub(crate) fn handles(n: &str) -> bool {
-    TOOLS.contains(&n)
-}
 
 /// Shell variables that control history; `unset`ting or zeroing them stops recording.
 const HIST_VARS: &[&str] = &["HISTFILE", "HISTSIZE", "HISTFILESIZE", "SAVEHIST", "HISTCONTROL", "HISTIGNORE"];
@@ -33,11 +29,11 @@ pub(crate) fn on_assignment(eng: &mut Engine<'_>, name: &str, value: &str) {
 }
 
 pub(crate) fn check(eng: &mut Engine<'_>, cmd: &Cmd<'_>) {
-    let a = &cmd.args;
+    let a = cmd.args;
     let n = cmd.name.as_str();
     let w = words_lower(a);
     let w0 = w.first().map_or("", String::as_str);
-    let tamper = |eng: &mut Engine<'_>, why: String| eng.flag(AuditTamper, why, &cmd.evidence);
+    let tamper = |eng: &mut Engine<'_>, why: String| eng.flag(AuditTamper, why, cmd.evidence());
     match n {
         "history" => {
             if has_flag(a, 'c', &[]) || has_flag(a, 'd', &[]) || (has_flag(a, 'w', &[]) && w0 == "/dev/null") {

@@ -5,16 +5,12 @@ use super::{has_flag, words_lower};
 use crate::engine::{Cmd, Engine, ShellState, Stdin, tool_name};
 use crate::intent::IntentClass::{AuditTamper, CloudDestroy, DataExfiltration};
 
-const TOOLS: &[&str] = &[
+pub(crate) const TOOLS: &[&str] = &[
     "aws", "gcloud", "gsutil", "az", "rclone", "s3cmd", "doctl", "openstack", "terraform", "tofu",
     "terragrunt", "pulumi", "kubectl", "oc", "k", "helm", "docker", "podman", "nerdctl",
     "docker-compose", "virsh", "eksctl", "linode-cli", "hcloud", "oci", "ibmcloud", "flyctl",
     "heroku", "vercel", "nomad", "consul", "vault", "etcdctl",
 ];
-
-pub(crate) fn handles(n: &str) -> bool {
-    TOOLS.contains(&n)
-}
 
 /// AWS operations that are routine despite their verb.
 const AWS_BENIGN: &[&str] = &[
@@ -25,12 +21,12 @@ const AWS_BENIGN: &[&str] = &[
 ];
 
 pub(crate) fn check(eng: &mut Engine<'_>, cmd: &Cmd<'_>, st: &mut ShellState) {
-    let a = &cmd.args;
+    let a = cmd.args;
     let w = words_lower(a);
     let w0 = w.first().map_or("", String::as_str);
     let w1 = w.get(1).map_or("", String::as_str);
     let has_w = |x: &str| w.iter().any(|y| y == x);
-    let destroy = |eng: &mut Engine<'_>, why: String| eng.flag(CloudDestroy, why, &cmd.evidence);
+    let destroy = |eng: &mut Engine<'_>, why: String| eng.flag(CloudDestroy, why, cmd.evidence());
     match cmd.name.as_str() {
         "aws" => {
             let audit = match w0 {
@@ -43,7 +39,7 @@ pub(crate) fn check(eng: &mut Engine<'_>, cmd: &Cmd<'_>, st: &mut ShellState) {
                 _ => false,
             };
             if audit {
-                eng.flag(AuditTamper, format!("aws {w0} {w1} disables or erases cloud audit logging"), &cmd.evidence);
+                eng.flag(AuditTamper, format!("aws {w0} {w1} disables or erases cloud audit logging"), cmd.evidence());
             } else if w0 == "s3" && (w1 == "rb" || (w1 == "rm" && has_flag(a, '\0', &["recursive"]))) {
                 destroy(eng, format!("aws s3 {w1} deletes a bucket or all its objects"));
             } else if (w1.starts_with("delete-") || w1.starts_with("terminate-") || w1.starts_with("remove-") || w1 == "schedule-key-deletion")
@@ -57,7 +53,7 @@ pub(crate) fn check(eng: &mut Engine<'_>, cmd: &Cmd<'_>, st: &mut ShellState) {
         }
         "gcloud" => {
             if w0 == "logging" && has_w("delete") {
-                eng.flag(AuditTamper, "gcloud logging delete removes audit logs or sinks", &cmd.evidence);
+                eng.flag(AuditTamper, "gcloud logging delete removes audit logs or sinks", cmd.evidence());
             } else if has_w("delete") || (w0 == "storage" && w1 == "rm" && has_flag(a, 'r', &["recursive"])) {
                 destroy(eng, format!("gcloud {} deletes cloud resources", w.iter().take(3).cloned().collect::<Vec<_>>().join(" ")));
             }
@@ -75,7 +71,7 @@ pub(crate) fn check(eng: &mut Engine<'_>, cmd: &Cmd<'_>, st: &mut ShellState) {
         }
         "az" => {
             if w0 == "monitor" && has_w("delete") {
-                eng.flag(AuditTamper, "az monitor delete removes diagnostic/audit settings", &cmd.evidence);
+                eng.flag(AuditTamper, "az monitor delete removes diagnostic/audit settings", cmd.evidence());
             } else if has_w("delete") || has_w("purge") {
                 destroy(eng, format!("az {w0} {w1} delete removes cloud resources"));
             }
@@ -131,7 +127,7 @@ pub(crate) fn check(eng: &mut Engine<'_>, cmd: &Cmd<'_>, st: &mut ShellState) {
         "vault" => {
             if (w0 == "secrets" && w1 == "disable") || (w0 == "kv" && w1 == "destroy") || (w0 == "audit" && w1 == "disable") {
                 let class = if w0 == "audit" { AuditTamper } else { CloudDestroy };
-                eng.flag(class, format!("vault {w0} {w1}"), &cmd.evidence);
+                eng.flag(class, format!("vault {w0} {w1}"), cmd.evidence());
             }
         }
         _ => {}
@@ -148,7 +144,7 @@ fn upload(eng: &mut Engine<'_>, cmd: &Cmd<'_>, words: &[String], remote: impl Fn
     for s in srcs {
         let p = cmd.path(s);
         if crate::path::is_anchored(&p) && eng.ctx.is_sensitive(&p) {
-            eng.flag(DataExfiltration, format!("uploads sensitive {p} to {dest}"), &cmd.evidence);
+            eng.flag(DataExfiltration, format!("uploads sensitive {p} to {dest}"), cmd.evidence());
         }
     }
 }
@@ -161,7 +157,7 @@ const K8S_CLUSTER_SCOPED: &[&str] = &[
 ];
 
 fn kubectl(eng: &mut Engine<'_>, cmd: &Cmd<'_>, st: &mut ShellState, w: &[String]) {
-    let a = &cmd.args;
+    let a = cmd.args;
     let w0 = w.first().map_or("", String::as_str);
     if w0 == "exec" {
         if let Some(pos) = a.iter().position(|x| x == "--") {
@@ -179,30 +175,30 @@ fn kubectl(eng: &mut Engine<'_>, cmd: &Cmd<'_>, st: &mut ShellState, w: &[String
     let everything = kinds.iter().any(|k| *k == "all");
     let selector_everything = a.iter().any(|x| x == "--selector=" || x == "-l=");
     if let Some(k) = cluster {
-        eng.flag(CloudDestroy, format!("kubectl delete {k} removes cluster-level resources or their data"), &cmd.evidence);
+        eng.flag(CloudDestroy, format!("kubectl delete {k} removes cluster-level resources or their data"), cmd.evidence());
     } else if all || everything || selector_everything {
-        eng.flag(CloudDestroy, "kubectl delete --all removes every resource of a kind", &cmd.evidence);
+        eng.flag(CloudDestroy, "kubectl delete --all removes every resource of a kind", cmd.evidence());
     }
 }
 
 fn docker(eng: &mut Engine<'_>, cmd: &Cmd<'_>, st: &mut ShellState, w: &[String]) {
-    let a = &cmd.args;
+    let a = cmd.args;
     let w0 = w.first().map_or("", String::as_str);
     let w1 = w.get(1).map_or("", String::as_str);
     let compose = cmd.name == "docker-compose" || w0 == "compose";
     let (v0, _) = if compose && cmd.name != "docker-compose" { (w1, ()) } else { (w0, ()) };
     if compose {
         if v0 == "down" && has_flag(a, 'v', &["volumes"]) {
-            eng.flag(CloudDestroy, "compose down -v deletes the project's volumes", &cmd.evidence);
+            eng.flag(CloudDestroy, "compose down -v deletes the project's volumes", cmd.evidence());
         }
         return;
     }
     match (w0, w1) {
         ("volume", "rm" | "remove" | "prune") | ("volume", "delete") => {
-            eng.flag(CloudDestroy, format!("docker volume {w1} deletes persistent volumes"), &cmd.evidence);
+            eng.flag(CloudDestroy, format!("docker volume {w1} deletes persistent volumes"), cmd.evidence());
         }
         ("system", "prune") if has_flag(a, '\0', &["volumes"]) => {
-            eng.flag(CloudDestroy, "docker system prune --volumes deletes volumes", &cmd.evidence);
+            eng.flag(CloudDestroy, "docker system prune --volumes deletes volumes", cmd.evidence());
         }
         ("exec", _) => {
             // docker exec [opts] CONTAINER CMD...: judge CMD.

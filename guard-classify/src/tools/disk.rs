@@ -5,7 +5,7 @@ use super::{has_flag, operands, words_lower};
 use crate::engine::{Cmd, Engine};
 use crate::intent::IntentClass::DiskWipe;
 
-const TOOLS: &[&str] = &[
+pub(crate) const TOOLS: &[&str] = &[
     "dd", "mkfs", "mke2fs", "mkswap", "wipefs", "blkdiscard", "sgdisk", "sfdisk", "parted",
     "lvremove", "vgremove", "pvremove", "zpool", "zfs", "mdadm", "cryptsetup", "hdparm", "nvme",
     "badblocks", "dcfldd", "dc3dd", "fdisk", "gdisk", "lvreduce", "btrfs", "vgreduce", "ddrescue",
@@ -26,10 +26,10 @@ pub(crate) fn is_block_device(p: &str) -> bool {
 
 pub(crate) fn check(eng: &mut Engine<'_>, cmd: &Cmd<'_>) {
     let n = cmd.name.as_str();
-    let args = &cmd.args;
+    let args = cmd.args;
     if n == "dd" {
         if let Some(p) = args.iter().filter_map(|a| a.strip_prefix("of=")).map(|t| cmd.path(t)).find(|p| eng.ctx.is_log(p)) {
-            eng.flag(crate::IntentClass::AuditTamper, format!("dd overwrites log {p}"), &cmd.evidence);
+            eng.flag(crate::IntentClass::AuditTamper, format!("dd overwrites log {p}"), cmd.evidence());
         }
     }
     let devices: Vec<String> = operands(args, &["-t", "-L", "-b", "-c", "-i", "-o", "-n", "-O", "-E", "-U", "-l", "-N", "-m"])
@@ -76,7 +76,7 @@ pub(crate) fn check(eng: &mut Engine<'_>, cmd: &Cmd<'_>) {
         _ => None,
     };
     if let Some(r) = reason {
-        eng.flag(DiskWipe, r, &cmd.evidence);
+        eng.flag(DiskWipe, r, cmd.evidence());
     }
 }
 

@@ -9,30 +9,30 @@ use crate::path::{has_glob, is_anchored};
 pub(crate) fn check(eng: &mut Engine<'_>, cmd: &Cmd<'_>, st: &mut ShellState) {
     match cmd.name.as_str() {
         "rm" | "unlink" | "srm" | "wipe" => {
-            let recursive = has_flag(&cmd.args, 'r', &["recursive"]) || has_flag(&cmd.args, 'R', &[]);
-            if has_flag(&cmd.args, '\0', &["no-preserve-root"]) {
-                eng.flag(BulkDelete, "rm with --no-preserve-root", &cmd.evidence);
+            let recursive = has_flag(cmd.args, 'r', &["recursive"]) || has_flag(cmd.args, 'R', &[]);
+            if has_flag(cmd.args, '\0', &["no-preserve-root"]) {
+                eng.flag(BulkDelete, "rm with --no-preserve-root", cmd.evidence());
             }
-            for t in operands(&cmd.args, &[]) {
+            for t in operands(cmd.args, &[]) {
                 deletion(eng, cmd, &cmd.path(t), recursive);
             }
         }
         "rmdir" => {}
         "shred" => {
-            for t in operands(&cmd.args, &["-n", "-s", "--iterations", "--size", "--random-source"]) {
+            for t in operands(cmd.args, &["-n", "-s", "--iterations", "--size", "--random-source"]) {
                 let p = cmd.path(t);
                 if super::disk::is_block_device(&p) {
-                    eng.flag(DiskWipe, format!("shred overwrites block device {p}"), &cmd.evidence);
+                    eng.flag(DiskWipe, format!("shred overwrites block device {p}"), cmd.evidence());
                 } else if eng.ctx.is_log(&p) {
-                    eng.flag(AuditTamper, format!("shred destroys log/history {p}"), &cmd.evidence);
+                    eng.flag(AuditTamper, format!("shred destroys log/history {p}"), cmd.evidence());
                 } else if is_anchored(&p) && (eng.ctx.touches_data_dir(&p) || eng.ctx.deletes_protected(&p)) {
-                    eng.flag(BulkDelete, format!("shred destroys {p}"), &cmd.evidence);
+                    eng.flag(BulkDelete, format!("shred destroys {p}"), cmd.evidence());
                 }
             }
         }
         "find" => find(eng, cmd, st),
         "mv" => {
-            let ops = operands(&cmd.args, &["-t", "-S", "--suffix", "--target-directory"]);
+            let ops = operands(cmd.args, &["-t", "-S", "--suffix", "--target-directory"]);
             if let Some((dest, srcs)) = ops.split_last() {
                 let to_null = *dest == "/dev/null";
                 for s in srcs {
@@ -40,18 +40,18 @@ pub(crate) fn check(eng: &mut Engine<'_>, cmd: &Cmd<'_>, st: &mut ShellState) {
                     if to_null {
                         deletion(eng, cmd, &p, true);
                     } else if is_anchored(&p) && eng.ctx.deletes_protected(&p) && !has_glob(&p) && p.matches('/').count() <= 1 {
-                        eng.flag(BulkDelete, format!("moves system directory {p} away"), &cmd.evidence);
+                        eng.flag(BulkDelete, format!("moves system directory {p} away"), cmd.evidence());
                     }
                 }
             }
         }
         "truncate" => {
-            for t in operands(&cmd.args, &["-s", "--size", "-r", "--reference"]) {
+            for t in operands(cmd.args, &["-s", "--size", "-r", "--reference"]) {
                 overwrite(eng, cmd, &cmd.path(t), "truncates");
             }
         }
         "cp" => {
-            let ops = operands(&cmd.args, &["-t", "-S", "--target-directory"]);
+            let ops = operands(cmd.args, &["-t", "-S", "--target-directory"]);
             if ops.first() == Some(&"/dev/null") || ops.first() == Some(&"/dev/zero") {
                 if let Some(d) = ops.last() {
                     overwrite(eng, cmd, &cmd.path(d), "overwrites with /dev/null");
@@ -59,8 +59,8 @@ pub(crate) fn check(eng: &mut Engine<'_>, cmd: &Cmd<'_>, st: &mut ShellState) {
             }
         }
         "ln" => {
-            let ops = operands(&cmd.args, &["-t", "-S", "--target-directory"]);
-            if ops.first() == Some(&"/dev/null") && has_flag(&cmd.args, 'f', &["force"]) {
+            let ops = operands(cmd.args, &["-t", "-S", "--target-directory"]);
+            if ops.first() == Some(&"/dev/null") && has_flag(cmd.args, 'f', &["force"]) {
                 if let Some(d) = ops.last() {
                     overwrite(eng, cmd, &cmd.path(d), "replaces with a link to /dev/null");
                 }
@@ -77,25 +77,25 @@ pub(crate) fn deletion(eng: &mut Engine<'_>, cmd: &Cmd<'_>, p: &str, recursive: 
         return;
     }
     if eng.ctx.is_log(p) {
-        eng.flag(AuditTamper, format!("deletes logs or shell history ({p})"), &cmd.evidence);
+        eng.flag(AuditTamper, format!("deletes logs or shell history ({p})"), cmd.evidence());
         return;
     }
     if (recursive || has_glob(p)) && eng.ctx.deletes_protected(p) {
-        eng.flag(BulkDelete, format!("recursive delete of protected path {p}"), &cmd.evidence);
+        eng.flag(BulkDelete, format!("recursive delete of protected path {p}"), cmd.evidence());
     } else if eng.ctx.touches_data_dir(p)
         && (recursive || has_glob(p) || !crate::path::is_ancestor_or_self(p, "/var/lib"))
         && ![".lock", ".pid", ".sock", ".tmp"].iter().any(|x| p.ends_with(x))
     {
-        eng.flag(BulkDelete, format!("deletes data directory contents ({p})"), &cmd.evidence);
+        eng.flag(BulkDelete, format!("deletes data directory contents ({p})"), cmd.evidence());
     }
 }
 
 /// Judges truncating or overwriting the file `p` in place.
 pub(crate) fn overwrite(eng: &mut Engine<'_>, cmd: &Cmd<'_>, p: &str, how: &str) {
     if eng.ctx.is_log(p) {
-        eng.flag(AuditTamper, format!("{how} log or history {p}"), &cmd.evidence);
+        eng.flag(AuditTamper, format!("{how} log or history {p}"), cmd.evidence());
     } else if is_anchored(p) && eng.ctx.touches_data_dir(p) && p != "/" {
-        eng.flag(BulkDelete, format!("{how} data file {p}"), &cmd.evidence);
+        eng.flag(BulkDelete, format!("{how} data file {p}"), cmd.evidence());
     }
 }
 
@@ -107,7 +107,7 @@ const NARROWING: &[&str] = &[
 ];
 
 fn find(eng: &mut Engine<'_>, cmd: &Cmd<'_>, st: &mut ShellState) {
-    let args = &cmd.args;
+    let args = cmd.args;
     let first_expr = args.iter().position(|a| a.starts_with('-') || a == "(" || a == "!").unwrap_or(args.len());
     let roots: Vec<String> = args[..first_expr]
         .iter()
@@ -131,10 +131,10 @@ fn find(eng: &mut Engine<'_>, cmd: &Cmd<'_>, st: &mut ShellState) {
         let log_root = eng.ctx.is_log(root) || root == "/" || root == "~";
         if deletes {
             if logish && log_root {
-                eng.flag(AuditTamper, format!("find -delete of logs under {root}"), &cmd.evidence);
+                eng.flag(AuditTamper, format!("find -delete of logs under {root}"), cmd.evidence());
             }
             if narrowed && eng.ctx.touches_data_dir(root) && root != "/" && !crate::path::is_ancestor_or_self(root, "/var/lib") {
-                eng.flag(BulkDelete, format!("find -delete inside data directory {root}"), &cmd.evidence);
+                eng.flag(BulkDelete, format!("find -delete inside data directory {root}"), cmd.evidence());
             }
             deletion(eng, cmd, &target, true);
         }
@@ -145,7 +145,7 @@ fn find(eng: &mut Engine<'_>, cmd: &Cmd<'_>, st: &mut ShellState) {
                 let end = expr[i + 1..].iter().position(|a| a == ";" || a == "+").map_or(expr.len(), |e| i + 1 + e);
                 let sub: Vec<String> = expr[i + 1..end].iter().map(|a| a.replace("{}", &target)).collect();
                 if logish && log_root && sub.first().is_some_and(|c| matches!(crate::engine::tool_name(c).as_str(), "rm" | "shred" | "truncate")) {
-                    eng.flag(AuditTamper, format!("find -exec deleting logs under {root}"), &cmd.evidence);
+                    eng.flag(AuditTamper, format!("find -exec deleting logs under {root}"), cmd.evidence());
                 }
                 eng.run_argv(&sub, st, &Stdin::default());
                 i = end;
@@ -156,20 +156,20 @@ fn find(eng: &mut Engine<'_>, cmd: &Cmd<'_>, st: &mut ShellState) {
 }
 
 fn rsync(eng: &mut Engine<'_>, cmd: &Cmd<'_>) {
-    let ops = operands(&cmd.args, &["-e", "--rsh", "-f", "--filter", "--exclude", "--include", "-B", "--port"]);
+    let ops = operands(cmd.args, &["-e", "--rsh", "-f", "--filter", "--exclude", "--include", "-B", "--port"]);
     let Some((dest, srcs)) = ops.split_last() else { return };
     let deletes = cmd.args.iter().any(|a| a.starts_with("--delete") || a == "--remove-source-files");
     if deletes && !dest.contains(':') {
         let p = cmd.path(dest);
         if is_anchored(&p) && (eng.ctx.deletes_protected(&p) || eng.ctx.touches_data_dir(&p) && p.matches('/').count() <= 3) {
-            eng.flag(BulkDelete, format!("rsync --delete onto {p}"), &cmd.evidence);
+            eng.flag(BulkDelete, format!("rsync --delete onto {p}"), cmd.evidence());
         }
     }
     if dest.contains(':') && !dest.starts_with('/') {
         for s in srcs {
             let p = cmd.path(s);
             if is_anchored(&p) && eng.ctx.is_sensitive(&p) && !eng.ctx.is_trusted(dest) {
-                eng.flag(crate::IntentClass::DataExfiltration, format!("rsync sends sensitive {p} to {dest}"), &cmd.evidence);
+                eng.flag(crate::IntentClass::DataExfiltration, format!("rsync sends sensitive {p} to {dest}"), cmd.evidence());
             }
         }
     }

@@ -5,11 +5,7 @@
 use crate::engine::{Cmd, Engine, ShellState};
 use crate::intent::IntentClass::DataExfiltration;
 
-const TOOLS: &[&str] = &["python", "perl", "ruby", "node", "php", "lua", "nodejs", "deno", "bun", "pwsh", "awk", "gawk"];
-
-pub(crate) fn handles(n: &str) -> bool {
-    TOOLS.contains(&n)
-}
+pub(crate) const TOOLS: &[&str] = &["python", "perl", "ruby", "node", "php", "lua", "nodejs", "deno", "bun", "pwsh", "awk", "gawk"];
 
 /// Calls that run a shell command given as a string or list.
 const SPAWN: &[&str] = &[
@@ -30,7 +26,7 @@ const NET: &[&str] = &[
 ];
 
 pub(crate) fn check(eng: &mut Engine<'_>, cmd: &Cmd<'_>, st: &mut ShellState) {
-    let a = &cmd.args;
+    let a = cmd.args;
     let flag = match cmd.name.as_str() {
         "python" => "-c",
         "php" => "-r",
@@ -84,7 +80,7 @@ fn analyse(eng: &mut Engine<'_>, cmd: &Cmd<'_>, code: &str, st: &mut ShellState)
         for l in &literals {
             let p = cmd.path(&expand_user(l));
             if crate::path::is_anchored(&p) && p.len() > 1 && eng.ctx.is_sensitive(&p) {
-                eng.flag(DataExfiltration, format!("{} code sends sensitive {p} over the network", cmd.name), &cmd.evidence);
+                eng.flag(DataExfiltration, format!("{} code sends sensitive {p} over the network", cmd.name), cmd.evidence());
                 break;
             }
         }

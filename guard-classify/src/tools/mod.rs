@@ -14,40 +14,90 @@ pub(crate) mod sql;
 
 use crate::engine::{Cmd, Engine, ShellState, Stdout};
 
+/// The tool families, in the order `dispatch` tries them: a tool listed by two goes to the
+/// first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Family {
+    Fs,
+    Disk,
+    Sql,
+    Cloud,
+    Service,
+    Audit,
+    Perms,
+    Interp,
+}
+
+const FS: &[&str] = &["rm", "unlink", "rmdir", "srm", "find", "shred", "mv", "truncate", "ln", "cp", "rsync", "wipe"];
+const PERMS: &[&str] = &["chmod", "chown", "chgrp", "setfacl", "chattr"];
+
+/// Every listed tool name: its family (the first that lists it) and whether it sends
+/// data over the network. One lookup instead of a scan of every family's list.
+static KNOWN: std::sync::LazyLock<std::collections::HashMap<&'static str, (Option<Family>, bool), crate::context::Fx>> =
+    std::sync::LazyLock::new(|| {
+        let mut m = std::collections::HashMap::default();
+        let lists: [(Family, &[&str]); 8] = [
+            (Family::Fs, FS),
+            (Family::Disk, disk::TOOLS),
+            (Family::Sql, sql::TOOLS),
+            (Family::Cloud, cloud::TOOLS),
+            (Family::Service, service::TOOLS),
+            (Family::Audit, audit::TOOLS),
+            (Family::Perms, PERMS),
+            (Family::Interp, interp::TOOLS),
+        ];
+        for (family, names) in lists {
+            for n in names {
+                m.entry(*n).or_insert((Some(family), false));
+            }
+        }
+        for n in net::TOOLS {
+            m.entry(*n).or_insert((None, false)).1 = true;
+        }
+        m
+    });
+
+/// Which family judges the tool, and whether it is a network sender.
+fn family(n: &str) -> (Option<Family>, bool) {
+    let (family, net) = KNOWN.get(n).copied().unwrap_or((None, false));
+    // `mkfs.*` and `mke2fs*` are disk tools by prefix, after the file tools.
+    let family = if family != Some(Family::Fs) && disk::handles(n) { Some(Family::Disk) } else { family };
+    (family, net)
+}
+
 /// Judges one command and returns its stdout model.
 pub(crate) fn dispatch(eng: &mut Engine<'_>, cmd: &Cmd<'_>, st: &mut ShellState) -> Stdout {
     let n = cmd.name.as_str();
-    match n {
-        "rm" | "unlink" | "rmdir" | "srm" | "find" | "shred" | "mv" | "truncate" | "ln" | "cp" | "rsync" | "wipe" => {
-            fs::check(eng, cmd, st);
-        }
-        _ if disk::handles(n) => disk::check(eng, cmd),
-        _ if sql::handles(n) => sql::check(eng, cmd),
-        _ if cloud::handles(n) => cloud::check(eng, cmd, st),
-        _ if service::handles(n) => service::check(eng, cmd),
-        _ if audit::handles(n) => audit::check(eng, cmd),
-        "chmod" | "chown" | "chgrp" | "setfacl" | "chattr" => perms::check(eng, cmd),
-        _ if interp::handles(n) => interp::check(eng, cmd, st),
-        _ => {}
+    let (family, sends) = family(n);
+    match family {
+        Some(Family::Fs) => fs::check(eng, cmd, st),
+        Some(Family::Disk) => disk::check(eng, cmd),
+        Some(Family::Sql) => sql::check(eng, cmd),
+        Some(Family::Cloud) => cloud::check(eng, cmd, st),
+        Some(Family::Service) => service::check(eng, cmd),
+        Some(Family::Audit) => audit::check(eng, cmd),
+        Some(Family::Perms) => perms::check(eng, cmd),
+        Some(Family::Interp) => interp::check(eng, cmd, st),
+        None => {}
     }
-    if net::handles(n) {
+    if sends {
         net::check(eng, cmd);
     }
     if n == "ssh" {
-        if let Some(remote) = net::ssh_remote_command(&cmd.args) {
+        if let Some(remote) = net::ssh_remote_command(cmd.args) {
             let mut inner = ShellState::default();
             eng.nested_script(&remote, &mut inner);
         }
     }
     if n == "tee" {
-        let kind = if has_flag(&cmd.args, 'a', &["append"]) {
+        let kind = if has_flag(cmd.args, 'a', &["append"]) {
             brush_parser::ast::IoFileRedirectKind::Append
         } else {
             brush_parser::ast::IoFileRedirectKind::Write
         };
         let passed = Stdout { text: cmd.stdin.text.clone(), sensitive: cmd.stdin.sensitive.clone() };
-        for t in operands(&cmd.args, &[]) {
-            redirect::on_write(eng, &kind, &cmd.path(t), &passed, &cmd.evidence);
+        for t in operands(cmd.args, &[]) {
+            redirect::on_write(eng, &kind, &cmd.path(t), &passed, cmd.evidence());
         }
         return passed;
     }
@@ -85,14 +135,14 @@ fn stdout_of(eng: &mut Engine<'_>, cmd: &Cmd<'_>) -> Stdout {
         out.text.clone_from(&cmd.stdin.text);
     }
     if DUMPERS.contains(&n) {
-        out.sensitive = Some(format!("database dump: {}", cmd.evidence));
+        out.sensitive = Some(format!("database dump: {}", cmd.evidence()));
         return out;
     }
     if READERS.contains(&n) {
         if cmd.stdin.sensitive.is_some() {
             out.sensitive.clone_from(&cmd.stdin.sensitive);
         }
-        for a in &cmd.args {
+        for a in cmd.args {
             let a = a.split_once('=').map_or(a.as_str(), |(k, v)| if k.starts_with('-') || k == "if" { v } else { a });
             if a.starts_with('-') && a.len() > 1 {
                 continue;
@@ -198,6 +248,38 @@ pub(crate) fn words_lower(args: &[String]) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+
+    /// The lookup answers like the chain of lists it replaces.
+    #[test]
+    fn family_lookup_follows_the_lists_in_order() {
+        let chain = |n: &str| -> Option<Family> {
+            if FS.contains(&n) {
+                Some(Family::Fs)
+            } else if disk::handles(n) {
+                Some(Family::Disk)
+            } else if sql::TOOLS.contains(&n) {
+                Some(Family::Sql)
+            } else if cloud::TOOLS.contains(&n) {
+                Some(Family::Cloud)
+            } else if service::TOOLS.contains(&n) {
+                Some(Family::Service)
+            } else if audit::TOOLS.contains(&n) {
+                Some(Family::Audit)
+            } else if PERMS.contains(&n) {
+                Some(Family::Perms)
+            } else if interp::TOOLS.contains(&n) {
+                Some(Family::Interp)
+            } else {
+                None
+            }
+        };
+        let lists = [FS, disk::TOOLS, sql::TOOLS, cloud::TOOLS, service::TOOLS, audit::TOOLS, PERMS, interp::TOOLS, net::TOOLS];
+        let extra = ["ls", "", "mkfs.ext4", "mke2fs", "mkfs", "mkfs.", "rm2", "ssh", "tee", "cat"];
+        for n in lists.iter().flat_map(|l| l.iter().copied()).chain(extra) {
+            assert_eq!(family(n), (chain(n), net::TOOLS.contains(&n)), "{n}");
+        }
+    }
+
     use super::*;
 
     fn v(s: &[&str]) -> Vec<String> {

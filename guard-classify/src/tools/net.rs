@@ -9,15 +9,11 @@ use crate::intent::IntentClass::DataExfiltration;
 /// Marker the word expander puts where a command substitution printed sensitive data.
 pub(crate) const SENSITIVE_MARK: &str = "\u{27ea}sensitive:";
 
-const TOOLS: &[&str] = &[
+pub(crate) const TOOLS: &[&str] = &[
     "curl", "wget", "nc", "ncat", "netcat", "socat", "telnet", "scp", "sftp", "ssh", "openssl",
     "mail", "mailx", "sendmail", "mutt", "dig", "nslookup", "host", "ping", "ftp", "tftp", "lftp",
     "smbclient", "http", "https", "xh", "aria2c", "busybox", "ncftpput", "curlie",
 ];
-
-pub(crate) fn handles(n: &str) -> bool {
-    TOOLS.contains(&n)
-}
 
 /// The host part of a URL, `user@host:path`, `host:port` or plain host.
 #[must_use]
@@ -35,7 +31,7 @@ pub fn host_of(dest: &str) -> String {
 }
 
 pub(crate) fn check(eng: &mut Engine<'_>, cmd: &Cmd<'_>) {
-    let a = &cmd.args;
+    let a = cmd.args;
     let n = cmd.name.as_str();
     let mut sources: Vec<String> = Vec::new();
     let mut uses_stdin = false;
@@ -132,23 +128,23 @@ pub(crate) fn check(eng: &mut Engine<'_>, cmd: &Cmd<'_>) {
     let uploads = !sources.is_empty()
         || (matches!(n, "curl" | "wget" | "curlie" | "http" | "xh") && a.iter().any(|x| x.starts_with("-d") || x.starts_with("--data") || x.starts_with("-F") || x.starts_with("--form") || x.starts_with("--post") || x.starts_with("--json") || x.starts_with("-T")));
     if uploads && eng.ctx.is_exfil_destination(&dest) {
-        eng.flag(DataExfiltration, format!("{n} uploads data to paste/file-drop/webhook service {}", host_of(&dest)), &cmd.evidence);
+        eng.flag(DataExfiltration, format!("{n} uploads data to paste/file-drop/webhook service {}", host_of(&dest)), cmd.evidence());
         return;
     }
     if let Some(mark) = a.iter().find(|x| x.contains(SENSITIVE_MARK)) {
-        eng.flag(DataExfiltration, format!("{n} sends output of a command reading sensitive data to {dest}"), format!("{} [{}]", cmd.evidence, mark.len()));
+        eng.flag(DataExfiltration, format!("{n} sends output of a command reading sensitive data to {dest}"), format!("{} [{}]", cmd.evidence(), mark.len()));
         return;
     }
     if uses_stdin {
         if let Some(s) = &cmd.stdin.sensitive {
-            eng.flag(DataExfiltration, format!("{n} sends sensitive data ({s}) to {dest}"), &cmd.evidence);
+            eng.flag(DataExfiltration, format!("{n} sends sensitive data ({s}) to {dest}"), cmd.evidence());
             return;
         }
     }
     for s in sources {
         let p = cmd.path(&s);
         if crate::path::is_anchored(&p) && eng.ctx.is_sensitive(&p) {
-            eng.flag(DataExfiltration, format!("{n} sends sensitive file {p} to {dest}"), &cmd.evidence);
+            eng.flag(DataExfiltration, format!("{n} sends sensitive file {p} to {dest}"), cmd.evidence());
             return;
         }
     }

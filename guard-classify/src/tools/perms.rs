@@ -20,7 +20,7 @@ const SHELLISH: &[&str] = &[
 ];
 
 pub(crate) fn check(eng: &mut Engine<'_>, cmd: &Cmd<'_>) {
-    let a = &cmd.args;
+    let a = cmd.args;
     let n = cmd.name.as_str();
     if n == "chattr" {
         return;
@@ -54,19 +54,19 @@ pub(crate) fn check(eng: &mut Engine<'_>, cmd: &Cmd<'_>) {
             && (p.starts_with('/') || p == "~");
         let in_system_tree = SYSTEM_TREES.iter().any(|t| crate::path::is_ancestor_or_self(t, &p)) || p == "/";
         if recursive && system {
-            eng.flag(PermissionChange, format!("recursive {n} of system path {p}"), &cmd.evidence);
+            eng.flag(PermissionChange, format!("recursive {n} of system path {p}"), cmd.evidence());
         } else if setuid && (SHELLISH.contains(&base) || p.starts_with("/tmp/") || p.starts_with("/dev/shm/") || p.starts_with("/var/tmp/")) {
-            eng.flag(PermissionChange, format!("sets the setuid bit on {p}"), &cmd.evidence);
+            eng.flag(PermissionChange, format!("sets the setuid bit on {p}"), cmd.evidence());
         } else if setuid {
-            eng.flag(PermissionChange, format!("sets the setuid bit on {p}"), &cmd.evidence);
+            eng.flag(PermissionChange, format!("sets the setuid bit on {p}"), cmd.evidence());
         } else if setgid && SHELLISH.contains(&base) {
-            eng.flag(PermissionChange, format!("sets the setgid bit on {p}"), &cmd.evidence);
+            eng.flag(PermissionChange, format!("sets the setgid bit on {p}"), cmd.evidence());
         } else if (world_w && (system || in_system_tree || eng.ctx.is_sensitive(&p)) || world_r && eng.ctx.is_sensitive(&p) && p != "/etc/passwd")
             && crate::path::is_anchored(&p)
         {
-            eng.flag(PermissionChange, format!("makes {p} world-accessible"), &cmd.evidence);
+            eng.flag(PermissionChange, format!("makes {p} world-accessible"), cmd.evidence());
         } else if n != "chmod" && crate::path::is_anchored(&p) && eng.ctx.is_sensitive(&p) && !crate::path::is_ancestor_or_self("~", &p) && !p.starts_with("/home/") && !p.starts_with("/root") {
-            eng.flag(PermissionChange, format!("changes ownership of sensitive file {p}"), &cmd.evidence);
+            eng.flag(PermissionChange, format!("changes ownership of sensitive file {p}"), cmd.evidence());
         }
     }
 }

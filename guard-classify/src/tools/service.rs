@@ -6,16 +6,12 @@ use super::{has_flag, operands, words_lower};
 use crate::engine::{Cmd, Engine};
 use crate::intent::IntentClass::{AuditTamper, ServiceDisruption};
 
-const TOOLS: &[&str] = &[
+pub(crate) const TOOLS: &[&str] = &[
     "shutdown", "reboot", "halt", "poweroff", "init", "telinit", "systemctl", "service", "kill",
     "killall", "killall5", "pkill", "ip", "ifdown", "ifconfig", "nmcli", "iptables", "ip6tables",
     "nft", "ufw", "firewall-cmd", "rc-service", "update-rc.d", "chkconfig", "sv", "supervisorctl",
     "kexec", "passwd", "usermod", "chage",
 ];
-
-pub(crate) fn handles(n: &str) -> bool {
-    TOOLS.contains(&n)
-}
 
 /// Units and processes whose stop blinds security monitoring.
 pub(crate) const SECURITY: &[&str] = &[
@@ -35,11 +31,11 @@ fn is_security(unit: &str) -> bool {
 }
 
 pub(crate) fn check(eng: &mut Engine<'_>, cmd: &Cmd<'_>) {
-    let a = &cmd.args;
+    let a = cmd.args;
     let w = words_lower(a);
     let w0 = w.first().map_or("", String::as_str);
     let n = cmd.name.as_str();
-    let down = |eng: &mut Engine<'_>, why: String| eng.flag(ServiceDisruption, why, &cmd.evidence);
+    let down = |eng: &mut Engine<'_>, why: String| eng.flag(ServiceDisruption, why, cmd.evidence());
     match n {
         "shutdown" | "reboot" | "halt" | "poweroff" | "kexec" => {
             if !has_flag(a, 'c', &["help", "cancel"]) && !has_flag(a, 'k', &[]) {
@@ -102,7 +98,7 @@ pub(crate) fn check(eng: &mut Engine<'_>, cmd: &Cmd<'_>) {
             }
             for name in pids.iter().filter_map(|p| p.strip_prefix(crate::words::PID_OF)) {
                 if is_security(name) {
-                    eng.flag(AuditTamper, format!("kill of security/logging agent {name}"), &cmd.evidence);
+                    eng.flag(AuditTamper, format!("kill of security/logging agent {name}"), cmd.evidence());
                 } else if eng.ctx.is_critical_service(name) {
                     down(eng, format!("kill of critical process {name}"));
                 }
@@ -121,9 +117,9 @@ pub(crate) fn check(eng: &mut Engine<'_>, cmd: &Cmd<'_>) {
             for t in targets {
                 let t = t.trim_start_matches('^').trim_end_matches('$');
                 if is_security(t) {
-                    eng.flag(AuditTamper, format!("{n} kills security/logging agent {t}"), &cmd.evidence);
+                    eng.flag(AuditTamper, format!("{n} kills security/logging agent {t}"), cmd.evidence());
                 } else if eng.ctx.is_critical_service(t) || matches!(t, "postgres" | "mysqld" | "mariadbd" | "sshd" | "init" | "systemd" | "dockerd" | "kubelet" | "java" | "nginx" | "redis-server" | "mongod") {
-                    eng.flag(ServiceDisruption, format!("{n} kills critical process {t}"), &cmd.evidence);
+                    eng.flag(ServiceDisruption, format!("{n} kills critical process {t}"), cmd.evidence());
                 }
             }
             if n == "pkill" && has_flag(a, 'u', &["euid", "uid"]) && has_flag(a, '9', &[]) {
@@ -155,17 +151,17 @@ pub(crate) fn check(eng: &mut Engine<'_>, cmd: &Cmd<'_>) {
             if policy_drop {
                 down(eng, "iptables -P INPUT DROP can lock everyone out".to_owned());
             } else if a.iter().any(|x| x == "-F" || x == "--flush") && !a.iter().any(|x| x == "-t" || x.starts_with("--table")) || a.iter().any(|x| x == "-X") && a.len() == 1 {
-                eng.flag(AuditTamper, format!("{n} -F flushes firewall rules"), &cmd.evidence);
+                eng.flag(AuditTamper, format!("{n} -F flushes firewall rules"), cmd.evidence());
             }
         }
         "nft" => {
             if w0 == "flush" && w.get(1).is_some_and(|x| x == "ruleset") || w0 == "delete" && w.get(1).is_some_and(|x| x == "table") {
-                eng.flag(AuditTamper, "nft flush ruleset removes the firewall", &cmd.evidence);
+                eng.flag(AuditTamper, "nft flush ruleset removes the firewall", cmd.evidence());
             }
         }
         "ufw" => {
             if w0 == "disable" || w0 == "reset" || (w0 == "logging" && w.get(1).is_some_and(|x| x == "off")) {
-                eng.flag(AuditTamper, format!("ufw {w0} turns the firewall off"), &cmd.evidence);
+                eng.flag(AuditTamper, format!("ufw {w0} turns the firewall off"), cmd.evidence());
             }
         }
         "firewall-cmd" => {
@@ -201,9 +197,9 @@ fn units(eng: &mut Engine<'_>, cmd: &Cmd<'_>, unit: &str, verb: &str) {
         return;
     }
     if is_security(unit) {
-        eng.flag(AuditTamper, format!("{verb} of security/logging service {unit}"), &cmd.evidence);
+        eng.flag(AuditTamper, format!("{verb} of security/logging service {unit}"), cmd.evidence());
     } else if eng.ctx.is_critical_service(unit) {
-        eng.flag(ServiceDisruption, format!("{verb} of critical service {unit}"), &cmd.evidence);
+        eng.flag(ServiceDisruption, format!("{verb} of critical service {unit}"), cmd.evidence());
     }
 }
 

@@ -10,34 +10,30 @@ use super::opt_value;
 use crate::engine::{Cmd, Engine};
 use crate::intent::IntentClass::SchemaDestroy;
 
-const TOOLS: &[&str] = &[
+pub(crate) const TOOLS: &[&str] = &[
     "psql", "mysql", "mariadb", "sqlite3", "sqlite", "clickhouse-client", "clickhouse", "cqlsh",
     "dropdb", "mysqladmin", "mariadb-admin", "redis-cli", "valkey-cli", "keydb-cli", "mongo",
     "mongosh", "sqlcmd", "duckdb", "cockroach", "snowsql", "bq", "trino", "presto",
 ];
 
-pub(crate) fn handles(n: &str) -> bool {
-    TOOLS.contains(&n)
-}
-
 /// Longest SQL text parsed; longer text is keyword-scanned only.
 const MAX_SQL: usize = 64 * 1024;
 
 pub(crate) fn check(eng: &mut Engine<'_>, cmd: &Cmd<'_>) {
-    let args = &cmd.args;
+    let args = cmd.args;
     let n = cmd.name.as_str();
     match n {
-        "dropdb" => eng.flag(SchemaDestroy, "dropdb drops a database", &cmd.evidence),
+        "dropdb" => eng.flag(SchemaDestroy, "dropdb drops a database", cmd.evidence()),
         "mysqladmin" | "mariadb-admin" => {
             if args.iter().any(|a| a.eq_ignore_ascii_case("drop")) {
-                eng.flag(SchemaDestroy, "mysqladmin drop drops a database", &cmd.evidence);
+                eng.flag(SchemaDestroy, "mysqladmin drop drops a database", cmd.evidence());
             }
         }
         "redis-cli" | "valkey-cli" | "keydb-cli" => redis(eng, cmd),
         "mongo" | "mongosh" => {
             let code = opt_value(args, &["--eval"]).map(str::to_owned).or_else(|| cmd.stdin.text.clone());
             if let Some(code) = code {
-                mongo_code(eng, &code, &cmd.evidence);
+                mongo_code(eng, &code, cmd);
             }
         }
         _ => {
@@ -73,7 +69,7 @@ pub(crate) fn check(eng: &mut Engine<'_>, cmd: &Cmd<'_>) {
                 }
             }
             for t in texts {
-                sql_text(eng, &t, dialect_for(n), &cmd.evidence);
+                sql_text(eng, &t, dialect_for(n), cmd);
             }
         }
     }
@@ -89,8 +85,8 @@ fn dialect_for(tool: &str) -> &'static dyn Dialect {
 }
 
 /// Judges a SQL text (possibly several statements).
-pub(crate) fn sql_text(eng: &mut Engine<'_>, sql: &str, dialect: &dyn Dialect, evidence: &str) {
-    if !eng.charge(1 + sql.len() / 64) {
+pub(crate) fn sql_text(eng: &mut Engine<'_>, sql: &str, dialect: &dyn Dialect, cmd: &Cmd<'_>) {
+    if !eng.charge(1 + sql.len() / 64) || !may_destroy(sql) {
         return;
     }
     let parsed = if sql.len() <= MAX_SQL {
@@ -102,7 +98,7 @@ pub(crate) fn sql_text(eng: &mut Engine<'_>, sql: &str, dialect: &dyn Dialect, e
         Some(stmts) => {
             for s in &stmts {
                 if let Some(r) = statement(s) {
-                    eng.flag(SchemaDestroy, r, format!("{evidence}: {}", short(&s.to_string())));
+                    eng.flag(SchemaDestroy, r, format!("{}: {}", cmd.evidence(), short(&s.to_string())));
                 }
             }
         }
@@ -116,11 +112,26 @@ pub(crate) fn sql_text(eng: &mut Engine<'_>, sql: &str, dialect: &dyn Dialect, e
                     None => keyword_scan(&stmt),
                 };
                 if let Some(r) = reason {
-                    eng.flag(SchemaDestroy, r, format!("{evidence}: {}", short(&stmt)));
+                    eng.flag(SchemaDestroy, r, format!("{}: {}", cmd.evidence(), short(&stmt)));
                 }
             }
         }
     }
+}
+
+/// Keywords one of which every destructive statement starts with (`statement`,
+/// `keyword_scan`).
+const DESTRUCTIVE_KEYWORDS: &[&[u8]] = &[b"drop", b"truncate", b"delete", b"update", b"alter"];
+
+/// Whether the text holds a keyword a destructive statement needs; without one, neither
+/// the parser's statements nor the keyword scan can find anything, so neither runs.
+fn may_destroy(sql: &str) -> bool {
+    sql.as_bytes().windows(4).enumerate().any(|(i, w)| {
+        let w4 = [w[0].to_ascii_lowercase(), w[1].to_ascii_lowercase(), w[2].to_ascii_lowercase(), w[3].to_ascii_lowercase()];
+        DESTRUCTIVE_KEYWORDS.iter().any(|k| {
+            k[..4] == w4 && sql.as_bytes().get(i..i + k.len()).is_some_and(|x| x.eq_ignore_ascii_case(k))
+        })
+    })
 }
 
 fn short(s: &str) -> String {
@@ -203,7 +214,7 @@ pub(crate) fn keyword_scan(stmt: &str) -> Option<String> {
 }
 
 fn redis(eng: &mut Engine<'_>, cmd: &Cmd<'_>) {
-    let words = super::operands(&cmd.args, &["-h", "-p", "-a", "-n", "-u", "--user", "--pass", "-s", "-r", "-i", "--tls", "--cacert", "--cert", "--key"]);
+    let words = super::operands(cmd.args, &["-h", "-p", "-a", "-n", "-u", "--user", "--pass", "-s", "-r", "-i", "--tls", "--cacert", "--cert", "--key"]);
     let mut lines: Vec<String> = vec![words.join(" ")];
     if let Some(t) = &cmd.stdin.text {
         lines.extend(t.lines().map(str::to_owned));
@@ -218,13 +229,13 @@ fn redis(eng: &mut Engine<'_>, cmd: &Cmd<'_>) {
             _ => false,
         };
         if destructive {
-            eng.flag(SchemaDestroy, format!("redis {first} destroys or takes down the dataset"), &cmd.evidence);
+            eng.flag(SchemaDestroy, format!("redis {first} destroys or takes down the dataset"), cmd.evidence());
         }
     }
 }
 
 /// Mongo shell code: dropDatabase(), db.c.drop(), deleteMany({}), remove({}).
-pub(crate) fn mongo_code(eng: &mut Engine<'_>, code: &str, evidence: &str) {
+pub(crate) fn mongo_code(eng: &mut Engine<'_>, code: &str, cmd: &Cmd<'_>) {
     let compact: String = code.chars().filter(|c| !c.is_whitespace()).collect();
     let hits = [
         ("dropDatabase(", "dropDatabase() drops the database"),
@@ -236,7 +247,7 @@ pub(crate) fn mongo_code(eng: &mut Engine<'_>, code: &str, evidence: &str) {
     ];
     for (needle, why) in hits {
         if compact.contains(needle) {
-            eng.flag(SchemaDestroy, why, evidence);
+            eng.flag(SchemaDestroy, why, cmd.evidence());
         }
     }
 }
@@ -272,6 +283,15 @@ mod tests {
         assert!(sd("mongo app --eval 'db.users.deleteMany({})'"));
         assert!(!sd("redis-cli GET session:1"));
         assert!(!sd("mongosh --eval 'db.users.deleteMany({active:false})'"));
+    }
+
+    #[test]
+    fn text_without_a_destructive_keyword_is_not_parsed() {
+        assert!(!super::may_destroy("SELECT * FROM users WHERE id = 1"));
+        assert!(!super::may_destroy("INSERT INTO t VALUES (1); \\dt"));
+        for s in ["DROP TABLE x", "drop table x", "TrUnCaTe t", "x; delete from t", "UPDATE t SET a=1", "alter table t drop column c"] {
+            assert!(super::may_destroy(s), "{s}");
+        }
     }
 
     #[test]
