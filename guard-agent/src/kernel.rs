@@ -27,7 +27,7 @@ use aya::{
 };
 use guard_common::{PIN_ROOT, enforce::path};
 
-use crate::loader::{self, LSM_PROGRAMS, LoadConfig, LoadError, RAW_TRACEPOINTS, TRACEPOINTS, program};
+use crate::loader::{self, LSM_PROGRAMS, LIFECYCLE_TRACEPOINTS, LoadConfig, LoadError, RAW_TRACEPOINTS, TRACEPOINTS, program};
 
 /// The LSM program's name (its link's pin name too).
 pub const LSM_PROGRAM: &str = "bprm_check_security";
@@ -153,7 +153,7 @@ impl Kernel {
             pin_link(fd, &links, name)?;
             prog.pin(progs.join(name)).map_err(|source| LoadError::Pin { path: format!("program {name}"), source })?;
         }
-        for (name, tp) in RAW_TRACEPOINTS {
+        for (name, tp) in RAW_TRACEPOINTS.into_iter().chain(LIFECYCLE_TRACEPOINTS) {
             let prog: &mut RawTracePoint = program(ebpf, name)?;
             loader::load_logged(name, || prog.load())?;
             let id = prog.attach(tp).map_err(|source| LoadError::Program { name, action: "attach", source })?;

@@ -65,6 +65,9 @@ fn try_bprm_check(bprm: u64) -> Option<i32> {
     let v = judge(data, binary, n, argv_len, 0, mode, cfg);
     let v = if s.event.pid == cfg.agent_tgid { crate::policy::Verdict::ALLOW } else { v };
     stash.lsm_decision = v.decision + 1;
+    if v.cached {
+        stash.flags |= guard_common::event::FLAG_CACHED;
+    }
     stash.class = v.class;
     stash.rule_id = v.rule_id;
     stash.mode = mode;
