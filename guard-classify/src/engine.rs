@@ -211,6 +211,30 @@ pub(crate) fn tool_name(word: &str) -> String {
     lower
 }
 
+/// What an exec of an argv goes on to run, when it is a wrapper the classifier knows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Wrapped {
+    /// The program execs the command that starts at this index of its argv (`sudo -u x
+    /// rm ...`, `env A=1 rm ...`, `timeout 5 rm ...`, `xargs rm`).
+    Exec(usize),
+    /// A shell given a script string (`sh -c S`, `su -c S`, `eval S`, `env -S S`).
+    Script(String),
+    /// Not a wrapper (or a shell reading its script from stdin or a file).
+    Nothing,
+}
+
+/// What `argv` (an exec's argv, `argv[0]` maybe a path) goes on to run.
+#[must_use]
+pub fn wrapped(argv: &[String]) -> Wrapped {
+    let Some(first) = argv.first() else { return Wrapped::Nothing };
+    let rest = &argv[1..];
+    match unwrap_wrapper(&tool_name(first), rest) {
+        Unwrap::Skip(n) | Unwrap::Xargs(n) if 1 + n < argv.len() => Wrapped::Exec(1 + n),
+        Unwrap::Script(s) => Wrapped::Script(s),
+        _ => Wrapped::Nothing,
+    }
+}
+
 enum Unwrap {
     /// A wrapper: skip it and this many of its own arguments.
     Skip(usize),
@@ -388,6 +412,18 @@ mod tests {
         assert_eq!(tool_name("./RM"), "rm");
         assert_eq!(tool_name("\\rm"), "rm");
         assert_eq!(tool_name("pythonista"), "pythonista");
+    }
+
+    #[test]
+    fn wrapped_commands() {
+        let v = |s: &[&str]| s.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
+        assert_eq!(wrapped(&v(&["sudo", "-u", "root", "--", "rm", "-rf", "/"])), Wrapped::Exec(4));
+        assert_eq!(wrapped(&v(&["/usr/bin/env", "A=1", "rm", "x"])), Wrapped::Exec(2));
+        assert_eq!(wrapped(&v(&["timeout", "60", "rm", "x"])), Wrapped::Exec(2));
+        assert_eq!(wrapped(&v(&["bash", "-c", "rm -rf /"])), Wrapped::Script("rm -rf /".into()));
+        assert_eq!(wrapped(&v(&["sudo"])), Wrapped::Nothing);
+        assert_eq!(wrapped(&v(&["rm", "-rf", "/"])), Wrapped::Nothing);
+        assert_eq!(wrapped(&v(&["bash", "script.sh"])), Wrapped::Nothing);
     }
 
     #[test]

@@ -23,6 +23,7 @@ mod tools;
 mod words;
 
 pub use context::Context;
+pub use engine::{Wrapped, wrapped};
 pub use intent::{Intent, IntentClass, UnknownClass, Verdict};
 pub use tools::net::host_of;
 

@@ -6,8 +6,11 @@
 //! verdict is computed with the same tables and matcher the eBPF programs use. For a
 //! batch line the kernel never sees the shell text, only the commands the shell execs:
 //! the line is split into its simple commands (at `|`, `;`, `&&`, `||`) and each is
-//! judged as an exec; lines with substitutions or redirections are judged the same way
-//! on their words, so this is an approximation of what the shell would run.
+//! judged as an exec, and so is what a wrapper among them execs in turn (`sudo rm ...`
+//! is also `rm ...`; `sh -c S` also runs the commands of `S`); words are not expanded
+//! (`$X`, `~`, globs, substitutions) and redirections are not execs, so this is an
+//! approximation of what the shell would run. The test `kernel_disagreements` lists,
+//! with a reason, every labelled-corpus line where the two verdicts differ.
 
 use std::{
     io::{BufRead as _, Write as _},
@@ -49,14 +52,14 @@ pub fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
             if t.is_empty() || t.starts_with('#') {
                 continue;
             }
-            let result = judge(judge_line(text, policy.context(), args.mode), simple_commands(text));
+            let result = judge(judge_line(text, policy.context(), args.mode), exec_chains(simple_commands(text)));
             emit(&mut out, &result, args.json)?;
         }
     } else if args.argv.is_empty() {
         anyhow::bail!("nothing to check: give --batch FILE or -- ARGV...");
     } else {
         let argv: Vec<String> = args.argv.iter().map(|a| a.to_string_lossy().into_owned()).collect();
-        let result = judge(judge_argv(&args.argv, policy.context(), args.mode), vec![argv]);
+        let result = judge(judge_argv(&args.argv, policy.context(), args.mode), exec_chains(vec![argv]));
         emit(&mut out, &result, args.json)?;
     }
     out.flush()?;
@@ -122,9 +125,11 @@ fn kernel_verdict(kernel: &Compiled, argvs: &[Vec<String>], mode: u8) -> Value {
 fn simple_commands(line: &str) -> Vec<Vec<String>> {
     let mut parts = Vec::new();
     let mut cur = String::new();
-    let (mut single, mut double) = (false, false);
+    let (mut single, mut double, mut escaped) = (false, false, false);
     for c in line.chars() {
         match c {
+            _ if escaped => escaped = false,
+            '\\' if !single => escaped = true,
             '\'' if !double => single = !single,
             '"' if !single => double = !double,
             '|' | ';' | '&' | '\n' if !single && !double => {
@@ -137,6 +142,33 @@ fn simple_commands(line: &str) -> Vec<Vec<String>> {
     }
     parts.push(cur);
     parts.iter().filter_map(|p| shlex::split(p.trim())).filter(|w| !w.is_empty()).map(skip_assignments).collect()
+}
+
+/// Each command followed by what it goes on to exec: through wrappers (`sudo`, `env`,
+/// `nohup`, `timeout`, `xargs`...) the wrapped command, through a shell given a script
+/// (`sh -c`, `su -c`, `eval`) the script's simple commands (nesting bounded).
+fn exec_chains(argvs: Vec<Vec<String>>) -> Vec<Vec<String>> {
+    fn follow(argv: Vec<String>, depth: usize, out: &mut Vec<Vec<String>>) {
+        let next = guard_classify::wrapped(&argv);
+        out.push(argv.clone());
+        if depth >= 8 {
+            return;
+        }
+        match next {
+            guard_classify::Wrapped::Exec(i) => follow(skip_assignments(argv[i..].to_vec()), depth + 1, out),
+            guard_classify::Wrapped::Script(s) => {
+                for a in simple_commands(&s) {
+                    follow(a, depth + 1, out);
+                }
+            }
+            guard_classify::Wrapped::Nothing => {}
+        }
+    }
+    let mut out = Vec::new();
+    for a in argvs {
+        follow(a, 0, &mut out);
+    }
+    out
 }
 
 /// `FOO=1 rm -rf /` execs rm: leading assignments are not the command.
@@ -166,5 +198,25 @@ mod tests {
     fn shell_lines_split_into_the_commands_the_shell_execs() {
         assert_eq!(simple_commands("cd /tmp && FOO=1 rm -rf '/a b' | cat"), vec![vec!["cd", "/tmp"], vec!["rm", "-rf", "/a b"], vec!["cat"]]);
         assert_eq!(simple_commands("echo 'a;b'"), vec![vec!["echo", "a;b"]]);
+        assert_eq!(simple_commands("find / -exec rm {} \\; ; ls"), vec![vec!["find", "/", "-exec", "rm", "{}", ";"], vec!["ls"]]);
+    }
+
+    #[test]
+    fn wrappers_and_shell_scripts_exec_what_they_wrap() {
+        let chains = exec_chains(simple_commands("sudo -u root nice -n 5 rm -rf / ; bash -c 'env A=1 dd of=/dev/sda'"));
+        assert_eq!(
+            chains,
+            vec![
+                vec!["sudo", "-u", "root", "nice", "-n", "5", "rm", "-rf", "/"],
+                vec!["nice", "-n", "5", "rm", "-rf", "/"],
+                vec!["rm", "-rf", "/"],
+                vec!["bash", "-c", "env A=1 dd of=/dev/sda"],
+                vec!["env", "A=1", "dd", "of=/dev/sda"],
+                vec!["dd", "of=/dev/sda"],
+            ]
+        );
     }
 }
+
+#[cfg(test)]
+mod kernel_disagreements;
