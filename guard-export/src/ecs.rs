@@ -18,6 +18,7 @@ pub fn to_ecs(r: &Redacted) -> Value {
     match ev.decision {
         Decision::Deny => types.push("denied"),
         Decision::Allow | Decision::Audit => types.push("allowed"),
+        Decision::Hold => types.push("info"),
     }
     let mut doc = json!({
         "@timestamp": ev.time.to_string(),
@@ -28,7 +29,7 @@ pub fn to_ecs(r: &Redacted) -> Value {
             "kind": if ev.decision == Decision::Allow && !ev.tampered { "event" } else { "alert" },
             "category": ["process"],
             "type": types,
-            "action": match ev.decision { Decision::Allow => "exec", Decision::Deny => "exec-denied", Decision::Audit => "exec-audited" },
+            "action": match ev.decision { Decision::Allow => "exec", Decision::Deny => "exec-denied", Decision::Audit => "exec-audited", Decision::Hold => "exec-held" },
             "outcome": if ev.ok { "success" } else { "failure" },
             "severity": sev,
             "module": "guard",

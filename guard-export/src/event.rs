@@ -16,6 +16,9 @@ pub enum Decision {
     Deny,
     /// Matched, recorded, not stopped (audit mode).
     Audit,
+    /// A strict identity's command parked before its first instruction for the agent's
+    /// verdict, which follows as another event (`enforced_by: hold`).
+    Hold,
 }
 
 impl Decision {
@@ -25,6 +28,7 @@ impl Decision {
             Decision::Allow => "allow",
             Decision::Deny => "deny",
             Decision::Audit => "audit",
+            Decision::Hold => "hold",
         }
     }
 }
@@ -39,6 +43,8 @@ pub enum EnforcedBy {
     Signal,
     /// Not enforced.
     None,
+    /// Parked (SIGSTOP), then resumed or killed by the agent's verdict.
+    Hold,
 }
 
 impl EnforcedBy {
@@ -48,6 +54,7 @@ impl EnforcedBy {
             EnforcedBy::Lsm => "lsm",
             EnforcedBy::Signal => "signal",
             EnforcedBy::None => "none",
+            EnforcedBy::Hold => "hold",
         }
     }
 }

@@ -120,12 +120,14 @@ pub fn parse_event_line(line: &str, policy_name: &str) -> Result<ExecEvent, Line
         "allow" => Decision::Allow,
         "deny" => Decision::Deny,
         "audit" => Decision::Audit,
+        "hold" => Decision::Hold,
         _ => return Err(LineError::Field("decision")),
     };
     let enforced_by = match v["enforced_by"].as_str().unwrap_or("none") {
         "lsm" => EnforcedBy::Lsm,
         "signal" => EnforcedBy::Signal,
         "none" => EnforcedBy::None,
+        "hold" => EnforcedBy::Hold,
         _ => return Err(LineError::Field("enforced_by")),
     };
     let ok = match strf(&v, "result")? {

@@ -28,7 +28,7 @@ pub fn severity(ev: &ExecEvent) -> (u8, &'static str) {
     }
     match ev.decision {
         Decision::Allow => (1, "Informational"),
-        Decision::Audit => (3, "Medium"),
+        Decision::Audit | Decision::Hold => (3, "Medium"),
         Decision::Deny => (4, "High"),
     }
 }
@@ -40,6 +40,8 @@ pub fn disposition(ev: &ExecEvent) -> (u8, &'static str, u8, &'static str) {
         // OCSF 1.6+: Observed (3) = neither allowed nor denied by the control, as an IDS.
         Decision::Audit => (3, "Observed", 15, "Detected"),
         Decision::Allow => (1, "Allowed", 1, "Allowed"),
+        // Parked for the agent's verdict: not yet allowed or denied.
+        Decision::Hold => (99, "Other", 14, "Delayed"),
     }
 }
 
@@ -100,6 +102,7 @@ pub(crate) fn message(ev: &ExecEvent) -> String {
         Decision::Allow => "allowed".to_string(),
         Decision::Deny => format!("denied ({})", ev.enforced_by.as_str()),
         Decision::Audit => "matched in audit mode".to_string(),
+        Decision::Hold => "held for the agent's verdict".to_string(),
     };
     let mut m = format!("exec {path} {what}");
     if let Some(c) = &ev.class {

@@ -20,7 +20,7 @@ fn assert_valid(v: &Value) {
 #[test]
 fn every_decision_validates_against_the_schema() {
     let red = Redactor::new::<&str>(&[]).unwrap();
-    for d in [Decision::Allow, Decision::Deny, Decision::Audit] {
+    for d in [Decision::Allow, Decision::Deny, Decision::Audit, Decision::Hold] {
         assert_valid(&to_ocsf(&red.apply(sample(d))));
     }
     let mut bin = with_argv(&[b"cat", b"\xff\xfe name"]);

@@ -94,6 +94,11 @@ impl Output {
             let _ = out.write_all(line.as_bytes());
             let _ = out.write_all(b"\n");
         }
+        self.export(line);
+    }
+
+    /// An event line for the sinks and the audit log only.
+    pub fn export(&mut self, line: &str) {
         if let Some(exp) = &mut self.exporter {
             let result = parse_event_line(line, &self.policy_name).map_err(anyhow::Error::from).and_then(|e| Ok(exp.export(e)?));
             if let Err(err) = result {
@@ -103,8 +108,8 @@ impl Output {
         }
     }
 
-    /// A line for guard's native stdout only (a hold verdict): the sinks get the exec
-    /// events, which carry the decision.
+    /// A line for guard's native stdout only (a hold verdict line; the sinks get the
+    /// verdict as an exec event, see `run::verdict_event`).
     pub fn native(&mut self, line: &str) {
         if let Some(out) = &mut self.stdout {
             let _ = out.write_all(line.as_bytes());

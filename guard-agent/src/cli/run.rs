@@ -206,6 +206,9 @@ fn spawn_reader(
                         if record.event.decision == decision::HOLD && record.event.enforced_by == path::HOLD {
                             let verdict = resolver.resolve(&record);
                             out.borrow_mut().native(&verdict);
+                            if let Some(event) = verdict_event(&line, &verdict) {
+                                out.borrow_mut().export(&event);
+                            }
                         }
                     }
                     Err(err) => {
@@ -235,6 +238,26 @@ fn report_drops(counters: &PerCpuArray<MapData, u64>, last: u64) -> u64 {
             last
         }
     }
+}
+
+/// The agent's verdict on a held exec as an exec event for the sinks and the audit log:
+/// the held exec's line with the final decision, `enforced_by: hold`, the first intent
+/// and rule, and the hold's details under `hold`.
+fn verdict_event(exec_line: &str, verdict_line: &str) -> Option<String> {
+    let mut event: serde_json::Value = serde_json::from_str(exec_line).ok()?;
+    let verdict: serde_json::Value = serde_json::from_str(verdict_line).ok()?;
+    event["decision"] = verdict["decision"].clone();
+    event["enforced_by"] = "hold".into();
+    event["class"] = verdict["intents"].get(0).cloned().unwrap_or(serde_json::Value::Null);
+    event["rule"] = verdict["rule"].clone();
+    event["hold"] = serde_json::json!({
+        "outcome": verdict["outcome"],
+        "held_us": verdict["held_us"],
+        "classify_us": verdict["classify_us"],
+        "cached": verdict["cached"],
+        "intents": verdict["intents"],
+    });
+    Some(event.to_string())
 }
 
 /// The hold settings of `policy`: its deadline, and the fail mode of strict identities

@@ -40,6 +40,7 @@ struct Out {
     allowed: u64,
     denied: u64,
     audited: u64,
+    held: u64,
     rows: Vec<Row>,
 }
 
@@ -53,7 +54,7 @@ fn ms_to_rfc3339(ms: i64) -> String {
 pub fn report(path: &Path, since: Option<jiff::Timestamp>, format: ReportFormat) -> Result<String, AuditError> {
     let since_ms = since.map(|t| t.as_millisecond());
     let mut groups: BTreeMap<(String, String, String, String), Row> = BTreeMap::new();
-    let (mut events, mut allowed, mut denied, mut audited) = (0, 0, 0, 0);
+    let (mut events, mut allowed, mut denied, mut audited, mut held) = (0, 0, 0, 0, 0);
     let reader = BufReader::new(File::open(path).map_err(io_err(path))?);
     for line in reader.split(b'\n') {
         let line = line.map_err(io_err(path))?;
@@ -69,6 +70,7 @@ pub fn report(path: &Path, since: Option<jiff::Timestamp>, format: ReportFormat)
         match decision.as_str() {
             "deny" => denied += 1,
             "audit" => audited += 1,
+            "hold" => held += 1,
             _ => {
                 allowed += 1;
                 continue;
@@ -92,7 +94,7 @@ pub fn report(path: &Path, since: Option<jiff::Timestamp>, format: ReportFormat)
     }
     let mut rows: Vec<Row> = groups.into_values().collect();
     rows.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.decision.cmp(&b.decision)));
-    let out = Out { log: path.display().to_string(), since: since.map(|s| s.to_string()), events, allowed, denied, audited, rows };
+    let out = Out { log: path.display().to_string(), since: since.map(|s| s.to_string()), events, allowed, denied, audited, held, rows };
     Ok(match format {
         ReportFormat::Json => serde_json::to_string_pretty(&out)?,
         ReportFormat::Markdown => markdown(&out),
@@ -109,8 +111,8 @@ fn markdown(o: &Out) -> String {
         s.push_str(&format!(", since {t}"));
     }
     s.push_str(&format!(
-        "\n\n{} events: {} allowed, {} denied, {} matched in audit mode.\n\n",
-        o.events, o.allowed, o.denied, o.audited
+        "\n\n{} events: {} allowed, {} denied, {} matched in audit mode, {} held for the agent's verdict.\n\n",
+        o.events, o.allowed, o.denied, o.audited, o.held
     ));
     s.push_str("| decision | identity | intent | rule | count | first | last | example |\n|---|---|---|---|---|---|---|---|\n");
     for r in &o.rows {

@@ -9,6 +9,7 @@ pub fn sample(decision: Decision) -> ExecEvent {
         Decision::Allow => (None, None, EnforcedBy::None, "enforce"),
         Decision::Deny => (Some("bulk_delete".to_string()), Some("rm-recursive-root".to_string()), EnforcedBy::Lsm, "enforce"),
         Decision::Audit => (Some("bulk_delete".to_string()), Some("rm-recursive-root".to_string()), EnforcedBy::None, "audit"),
+        Decision::Hold => (None, Some("hold/interesting-token".to_string()), EnforcedBy::Hold, "strict"),
     };
     ExecEvent {
         id: "0190d4b8-6a4e-7c3a-9b1e-2f4a5c6d7e8f".parse().unwrap(),

@@ -251,3 +251,34 @@ fn the_verdict_cache_decides_a_command_judged_before_without_holding_it() {
     assert_eq!(decisions(&relative), [("hold".to_owned(), false), ("hold".to_owned(), false)], "{:#?}", events.with_token(&relative));
     unload();
 }
+
+/// A SIEM sees both halves of a hold: the parked exec (OCSF disposition Delayed) and
+/// the agent's verdict on it (Blocked, `enforced_by: hold`), schema-valid and in the
+/// hash-chained audit log.
+#[test]
+fn holds_and_their_verdicts_reach_the_sinks_and_the_audit_log() {
+    require_root();
+    unload();
+    let sb = Sandbox::new("hold-sink", 5000);
+    let ocsf = sb.dir.join("events.ocsf.jsonl");
+    let log = sb.dir.join("audit.log");
+    let sink = format!("file://{}", ocsf.display());
+    let agent = Agent::start(&["--policy", sb.policy.to_str().unwrap(), "--sink", &sink, "--audit-log", log.to_str().unwrap()]).unwrap();
+    let tok = token("sink-denied");
+    let st = sb.sh(STRICT, "cd protected/.. && rm -rf protected", &tok);
+    assert_eq!(st.signal(), Some(libc::SIGKILL));
+    agent.stop().unwrap();
+    let events: Vec<Value> = std::fs::read_to_string(&ocsf).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let mine: Vec<&Value> = events.iter().filter(|e| e.to_string().contains(&tok) && e["process"]["file"]["name"] == "dash" || e.to_string().contains(&tok) && e["unmapped"]["filename"] == "/bin/sh").collect();
+    let held = mine.iter().find(|e| e["disposition_id"] == 14).unwrap_or_else(|| panic!("the parked exec, Delayed: {mine:#?}"));
+    assert_eq!(held["action_id"], 99);
+    let verdict = mine.iter().find(|e| e["disposition_id"] == 2).unwrap_or_else(|| panic!("the verdict, Blocked: {mine:#?}"));
+    assert_eq!(verdict["unmapped"]["enforced_by"], "hold");
+    assert_eq!(verdict["unmapped"]["class"], "bulk_delete");
+    let out = Command::new(agent_bin()).args(["audit", "verify", log.to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = Command::new(agent_bin()).args(["audit", "report", log.to_str().unwrap()]).output().unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(report.contains("1 held"), "{report}");
+    unload();
+}
