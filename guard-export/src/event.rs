@@ -144,6 +144,11 @@ pub struct ExecEvent {
     pub tampered: bool,
     /// The kernel's matcher saw only the first 32 KiB of argv.
     pub scan_incomplete: bool,
+    /// guard's fields beyond the exec itself, passed through to every mapping (under
+    /// `unmapped` in OCSF, `guard` in ECS) as they are: `hold` (the agent's verdict on
+    /// a held exec), `k8s` (the pod), `verdict_cached`, `quarantined`, `hold_offline`.
+    #[serde(default)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 impl ExecEvent {

@@ -95,6 +95,9 @@ fn opt_str(v: &Value, k: &'static str) -> Option<String> {
     v[k].as_str().map(str::to_string)
 }
 
+/// Fields of guard's line that go to the mappings as they are ([`ExecEvent::extra`]).
+const PASSED_THROUGH: [&str; 5] = ["hold", "k8s", "verdict_cached", "quarantined", "hold_offline"];
+
 /// Parses one event line. The event gets a fresh UUIDv7 id (the line has none) and
 /// `policy_name` (the line carries only the version).
 pub fn parse_event_line(line: &str, policy_name: &str) -> Result<ExecEvent, LineError> {
@@ -177,6 +180,10 @@ pub fn parse_event_line(line: &str, policy_name: &str) -> Result<ExecEvent, Line
         policy_version: u32f(&v, "policy_version").unwrap_or(0),
         tampered: boolf(&v, "tampered"),
         scan_incomplete: boolf(&v, "scan_incomplete"),
+        extra: PASSED_THROUGH
+            .iter()
+            .filter_map(|k| v.get(*k).filter(|x| !x.is_null()).map(|x| ((*k).to_owned(), x.clone())))
+            .collect(),
     })
 }
 

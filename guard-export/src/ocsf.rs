@@ -255,6 +255,9 @@ pub(crate) fn unmapped(r: &Redacted) -> Value {
         "ts_mono_ns": ev.ts_mono_ns,
         "redactions": r.redactions(),
     });
+    for (k, v) in &ev.extra {
+        u[k] = v.clone();
+    }
     let bytes_fields = ev.argv.iter().chain([&ev.filename, &ev.exe, &ev.interp]);
     if !all_utf8(bytes_fields) {
         use base64::Engine as _;

@@ -23,6 +23,14 @@ fn every_decision_validates_against_the_schema() {
     for d in [Decision::Allow, Decision::Deny, Decision::Audit, Decision::Hold] {
         assert_valid(&to_ocsf(&red.apply(sample(d))));
     }
+    // A hold's verdict: guard's extra fields pass through under `unmapped`.
+    let mut verdict = sample(Decision::Deny);
+    verdict.enforced_by = guard_export::EnforcedBy::Hold;
+    verdict.extra.insert("hold".into(), serde_json::json!({"outcome": "killed", "held_us": 812, "classify_us": 40, "cached": true, "intents": ["bulk_delete"]}));
+    let v = to_ocsf(&red.apply(verdict));
+    assert_valid(&v);
+    assert_eq!(v["unmapped"]["hold"]["outcome"], "killed");
+    assert_eq!(v["disposition_id"], 2);
     let mut bin = with_argv(&[b"cat", b"\xff\xfe name"]);
     bin.exe = b"/bin/\xffcat".to_vec();
     let v = to_ocsf(&red.apply(bin));

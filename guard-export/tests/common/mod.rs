@@ -53,6 +53,7 @@ pub fn sample(decision: Decision) -> ExecEvent {
         policy_version: 0xdeadbeef,
         tampered: false,
         scan_incomplete: false,
+        extra: Default::default(),
     }
 }
 

@@ -275,6 +275,7 @@ fn holds_and_their_verdicts_reach_the_sinks_and_the_audit_log() {
     let verdict = mine.iter().find(|e| e["disposition_id"] == 2).unwrap_or_else(|| panic!("the verdict, Blocked: {mine:#?}"));
     assert_eq!(verdict["unmapped"]["enforced_by"], "hold");
     assert_eq!(verdict["unmapped"]["class"], "bulk_delete");
+    assert_eq!(verdict["unmapped"]["hold"]["outcome"], "killed", "the verdict's details pass through: {verdict:#}");
     let out = Command::new(agent_bin()).args(["audit", "verify", log.to_str().unwrap()]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
     let out = Command::new(agent_bin()).args(["audit", "report", log.to_str().unwrap()]).output().unwrap();
