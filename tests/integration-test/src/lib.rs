@@ -40,6 +40,17 @@ pub fn require_root() {
     );
 }
 
+/// Whether the LSM path is in force: inside the qemu VM with BPF LSM, unless
+/// GUARD_EXPECT_LSM says otherwise.
+pub fn lsm() -> bool {
+    std::env::var("GUARD_EXPECT_LSM").map_or_else(|_| std::env::var("GUARD_IN_VM").is_ok_and(|v| v == "1"), |v| v == "1")
+}
+
+/// `guard-agent unload`, which must succeed: a test starts from no pinned programs.
+pub fn unload() {
+    assert!(Command::new(agent_bin()).arg("unload").status().unwrap().success());
+}
+
 /// A running `guard-agent run`, with its stdout collected line by line.
 pub struct Agent {
     child: Child,

@@ -16,20 +16,12 @@ use std::{
     time::Duration,
 };
 
-use integration_test::{Agent, Events, cgroup2_root, exec_in_cgroup, require_root, token};
+use integration_test::{Agent, Events, cgroup2_root, exec_in_cgroup, lsm, require_root, token};
 use serde_json::Value;
 
 const ENFORCED: u32 = 4242;
 const AUDITED: u32 = 4243;
 const STRICT: u32 = 4244;
-
-/// Whether the LSM path is in force (inside the qemu VM with BPF LSM).
-fn lsm() -> bool {
-    std::env::var("GUARD_EXPECT_LSM").map_or_else(
-        |_| std::env::var("GUARD_IN_VM").is_ok_and(|v| v == "1"),
-        |v| v == "1",
-    )
-}
 
 /// A test's own directory with a protected tree, a data dir, a secret and fake tools.
 struct Sandbox {

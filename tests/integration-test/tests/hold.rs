@@ -13,7 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use integration_test::{Agent, Events, agent_bin, require_root, token};
+use integration_test::{Agent, Events, agent_bin, lsm, require_root, token, unload};
 use serde_json::Value;
 
 const STRICT: u32 = 4244;
@@ -61,10 +61,6 @@ impl Drop for Sandbox {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn unload() {
-    assert!(Command::new(agent_bin()).arg("unload").status().unwrap().success());
 }
 
 fn verdicts(events: &Events) -> Vec<&Value> {
@@ -181,11 +177,6 @@ fn with_the_agent_killed_no_held_command_outlives_the_deadline() {
 /// Whether process `pid` is stopped.
 fn stopped(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.rfind(')').is_some_and(|i| s[i + 1..].trim_start().starts_with('T')))
-}
-
-/// Whether the LSM path is in force (inside the qemu VM with BPF LSM).
-fn lsm() -> bool {
-    std::env::var("GUARD_EXPECT_LSM").map_or_else(|_| std::env::var("GUARD_IN_VM").is_ok_and(|v| v == "1"), |v| v == "1")
 }
 
 /// Whether no process of `uid` is in the stopped state.

@@ -16,15 +16,11 @@ use std::{
 };
 
 use guard_kube::fake::{self, FakeApi};
-use integration_test::{Agent, cgroup2_root, require_root, token};
+use integration_test::{Agent, cgroup2_root, lsm, require_root, token};
 use serde_json::Value;
 
 const UID: u32 = 4242;
 const NODE: &str = "guard-test-node";
-
-fn lsm() -> bool {
-    std::env::var("GUARD_EXPECT_LSM").map_or_else(|_| std::env::var("GUARD_IN_VM").is_ok_and(|v| v == "1"), |v| v == "1")
-}
 
 /// The test's directory: a protected tree the test uid may delete, and the policy.
 struct Sandbox {

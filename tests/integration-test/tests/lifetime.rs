@@ -11,15 +11,11 @@ use std::{
     process::{Command, ExitStatus},
 };
 
-use integration_test::{Agent, agent_bin, require_root, token};
+use integration_test::{Agent, agent_bin, lsm, require_root, token, unload};
 use serde_json::Value;
 
 const ENFORCED: u32 = 4242;
 const PIN_ROOT: &str = "/sys/fs/bpf/guard";
-
-fn lsm() -> bool {
-    std::env::var("GUARD_EXPECT_LSM").map_or_else(|_| std::env::var("GUARD_IN_VM").is_ok_and(|v| v == "1"), |v| v == "1")
-}
 
 /// A directory of the test's own with a protected tree, and a policy protecting it.
 fn sandbox(tag: &str) -> (PathBuf, PathBuf) {
@@ -67,10 +63,6 @@ fn status_json() -> Option<Value> {
 /// How many programs named like guard's exec program are loaded in the kernel.
 fn exec_programs_loaded(status: &Value) -> usize {
     status["programs"].as_array().unwrap().iter().filter(|p| p["name"] == "sched_process_e").count()
-}
-
-fn unload() {
-    assert!(Command::new(agent_bin()).arg("unload").status().unwrap().success());
 }
 
 #[test]
@@ -143,7 +135,7 @@ fn the_agent_notifies_readiness_and_feeds_the_watchdog() {
     )
     .unwrap();
     let mut seen: Vec<String> = Vec::new();
-    let mut collect = |until: Duration, seen: &mut Vec<String>| {
+    let collect = |until: Duration, seen: &mut Vec<String>| {
         let end = Instant::now() + until;
         let mut buf = [0u8; 512];
         while Instant::now() < end {

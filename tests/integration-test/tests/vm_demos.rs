@@ -14,7 +14,7 @@ use std::{
     process::Command,
 };
 
-use integration_test::{Agent, agent_bin, require_root};
+use integration_test::{Agent, agent_bin, lsm, require_root};
 
 fn in_vm_or_refuse() {
     assert_eq!(
@@ -23,10 +23,6 @@ fn in_vm_or_refuse() {
         "this destructive demonstration runs only inside guard's qemu VM (cargo xtask vm-test)"
     );
     require_root();
-}
-
-fn lsm() -> bool {
-    std::env::var("GUARD_EXPECT_LSM").map_or(true, |v| v == "1")
 }
 
 /// Stopped: refused with EPERM under BPF LSM, killed by SIGKILL otherwise.
