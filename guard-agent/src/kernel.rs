@@ -164,6 +164,9 @@ impl Kernel {
         if self.path == path::LSM {
             for name in LSM_PROGRAMS {
                 let prog: &mut Lsm = program(ebpf, name)?;
+                if prog.fd().is_err() {
+                    continue; // not loaded (see loader::load_lsm)
+                }
                 let id = prog.attach().map_err(|source| LoadError::Program { name, action: "attach", source })?;
                 let link = prog.take_link(id).map_err(|source| LoadError::Program { name, action: "take link", source })?;
                 pin_link(link.into(), &links, name)?;

@@ -191,11 +191,17 @@ pub fn choose_path(ebpf: &mut Ebpf) -> (u8, String) {
     }
 }
 
+/// Loads the LSM programs: `bprm_check_security` decides the path; `task_kill` (the
+/// guard on held processes) is an addition, and the path stays LSM without it.
 fn load_lsm(ebpf: &mut Ebpf) -> Result<(), LoadError> {
     let btf = aya::Btf::from_sys_fs().map_err(|e| LoadError::Io { what: format!("kernel BTF: {e}"), source: io::Error::other(e.to_string()) })?;
-    for name in LSM_PROGRAMS {
+    for (i, name) in LSM_PROGRAMS.into_iter().enumerate() {
         let prog: &mut aya::programs::Lsm = program(ebpf, name)?;
-        prog.load(name, &btf).map_err(|source| LoadError::Program { name, action: "load", source })?;
+        match prog.load(name, &btf) {
+            Ok(()) => {}
+            Err(source) if i == 0 => return Err(LoadError::Program { name, action: "load", source }),
+            Err(err) => tracing::warn!(program = name, error = %err, "LSM program refused: held processes are not guarded against SIGCONT"),
+        }
     }
     Ok(())
 }

@@ -59,8 +59,13 @@ pub fn sched_process_exit(_ctx: RawTracePointContext) -> i32 {
 #[lsm(hook = "task_kill")]
 pub fn task_kill(ctx: LsmContext) -> i32 {
     let (target, sig, prev): (u64, i32, i32) = (ctx.arg(0), ctx.arg(2), ctx.arg(4));
-    if prev != 0 || sig != SIGCONT {
-        return prev;
+    if prev != 0 {
+        // An earlier program's answer stands. Kernels from 6.10 on require an LSM
+        // program's return value within [-MAX_ERRNO, 0]: keep it provably there.
+        return if (-4095..0).contains(&prev) { prev } else { -EPERM };
+    }
+    if sig != SIGCONT {
+        return 0;
     }
     let tgid: u32 = kread(target, off!(task_tgid)).unwrap_or(0);
     // SAFETY: only tested for presence.

@@ -46,6 +46,17 @@ pub fn lsm() -> bool {
     std::env::var("GUARD_EXPECT_LSM").map_or_else(|_| std::env::var("GUARD_IN_VM").is_ok_and(|v| v == "1"), |v| v == "1")
 }
 
+/// Whether guard's `lsm/task_kill` program (SIGCONT to a held process refused) is
+/// attached: it loads on 6.1; 6.12's verifier refuses it (the agent then keeps the LSM
+/// path without it and says so in its log).
+pub fn task_kill_attached() -> bool {
+    std::fs::read_dir("/sys/fs/bpf/guard")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|build| build.path().join("links/task_kill").exists())
+}
+
 /// `guard-agent unload`, which must succeed: a test starts from no pinned programs.
 pub fn unload() {
     assert!(Command::new(agent_bin()).arg("unload").status().unwrap().success());
