@@ -335,6 +335,13 @@ pub fn cgroup2_root() -> String {
 /// `argv` (argv[0] is the program's path, no environment). Returns the child's pid and
 /// its raw wait status.
 pub fn exec_in_cgroup(cgroup: &str, argv: &[&str]) -> (i32, i32) {
+    exec_in_cgroup_as(cgroup, None, argv)
+}
+
+/// [`exec_in_cgroup`], becoming `uid` (group and gid too, no supplementary groups)
+/// after the move when given. The child exits 126 when it cannot join the cgroup, 125
+/// when it cannot change identity and 127 when the exec itself fails.
+pub fn exec_in_cgroup_as(cgroup: &str, uid: Option<u32>, argv: &[&str]) -> (i32, i32) {
     use std::ffi::CString;
     let procs = CString::new(format!("{cgroup}/cgroup.procs")).unwrap();
     let owned: Vec<CString> = argv.iter().map(|a| CString::new(*a).unwrap()).collect();
@@ -346,8 +353,15 @@ pub fn exec_in_cgroup(cgroup: &str, argv: &[&str]) -> (i32, i32) {
     if pid == 0 {
         unsafe {
             let fd = libc::open(procs.as_ptr(), libc::O_WRONLY);
-            libc::write(fd, b"0".as_ptr().cast(), 1);
+            if fd < 0 || libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
+                libc::_exit(126);
+            }
             libc::close(fd);
+            if let Some(uid) = uid
+                && (libc::setgroups(0, std::ptr::null()) != 0 || libc::setgid(uid) != 0 || libc::setuid(uid) != 0)
+            {
+                libc::_exit(125);
+            }
             libc::execve(ptrs[0], ptrs.as_ptr(), envp.as_ptr());
             libc::_exit(127);
         }

@@ -94,35 +94,10 @@ impl Drop for PodCgroups {
     }
 }
 
-/// Forks a child that moves into `cgroup`, becomes `uid`, and execs `argv`; returns
-/// its raw wait status (127 << 8 when the exec itself failed).
+/// `exec_in_cgroup_as` for a cgroup path; returns the raw wait status (127 << 8 when
+/// the exec itself failed).
 fn exec_in_cgroup_as(cgroup: &Path, uid: u32, argv: &[&str]) -> i32 {
-    use std::ffi::CString;
-    let procs = CString::new(format!("{}/cgroup.procs", cgroup.display())).unwrap();
-    let owned: Vec<CString> = argv.iter().map(|a| CString::new(*a).unwrap()).collect();
-    let mut ptrs: Vec<*const libc::c_char> = owned.iter().map(|c| c.as_ptr()).collect();
-    ptrs.push(std::ptr::null());
-    let envp = [std::ptr::null::<libc::c_char>()];
-    // SAFETY: fork; the child only makes async-signal-safe calls before exec or _exit.
-    let pid = unsafe { libc::fork() };
-    if pid == 0 {
-        unsafe {
-            let fd = libc::open(procs.as_ptr(), libc::O_WRONLY);
-            if fd < 0 || libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
-                libc::_exit(126);
-            }
-            libc::close(fd);
-            if libc::setgroups(0, std::ptr::null()) != 0 || libc::setgid(uid) != 0 || libc::setuid(uid) != 0 {
-                libc::_exit(125);
-            }
-            libc::execve(ptrs[0], ptrs.as_ptr(), envp.as_ptr());
-            libc::_exit(127);
-        }
-    }
-    let mut status = 0;
-    // SAFETY: waiting for our own child.
-    unsafe { libc::waitpid(pid, &mut status, 0) };
-    status
+    integration_test::exec_in_cgroup_as(&cgroup.display().to_string(), Some(uid), argv).1
 }
 
 fn assert_stopped(status: i32, sb: &Sandbox, what: &str) {
