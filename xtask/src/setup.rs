@@ -55,6 +55,10 @@ impl Setup {
         let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
         cmd.current_dir(util::workspace_root())
             .env("PATH", &self.path);
+        // A CI clone is built once: incremental state would only cost disk.
+        if std::env::var_os("CI").is_some() {
+            cmd.env("CARGO_INCREMENTAL", "0");
+        }
         cmd
     }
 }

@@ -15,8 +15,13 @@ use crate::{
     vm_test,
 };
 
+/// What one whole run's target directory grows to, measured on a fresh clone (with
+/// margin); below it the run warns before it starts.
+const NEED_GIB: f64 = 12.0;
+
 /// Runs every test and prints the totals line.
 pub fn run(setup: &Setup, vm: &vm_test::Options) -> ExitCode {
+    util::report_disk("before tests", NEED_GIB);
     let mut totals = util::timed("test: unit tests", || unit_tests(setup));
     let agent = build::agent(setup)
         .map_err(|e| totals += failed("build guard-agent", &e))
@@ -35,6 +40,7 @@ pub fn run(setup: &Setup, vm: &vm_test::Options) -> ExitCode {
     totals += util::timed("test: vm tests", || {
         vm_test::run_with(setup, vm, agent, &tests).unwrap_or_else(|e| failed("vm tests", &e))
     });
+    util::report_disk("after tests", 0.0);
     println!("{totals}");
     if totals.failed == 0 {
         ExitCode::SUCCESS

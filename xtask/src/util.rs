@@ -144,3 +144,33 @@ pub fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {
 pub fn note(msg: impl std::fmt::Display) {
     eprintln!("[xtask] {msg}");
 }
+
+/// Bytes free to an unprivileged writer on the filesystem holding `path` (its nearest
+/// existing ancestor), or None when statvfs fails.
+pub fn free_bytes(path: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt as _;
+    let existing = path.ancestors().find(|p| p.exists())?;
+    let c = std::ffi::CString::new(existing.as_os_str().as_bytes()).ok()?;
+    // SAFETY: zeroed statvfs is a valid out-parameter; c is NUL-terminated.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    Some(st.f_bavail as u64 * st.f_frsize as u64)
+}
+
+/// Free space on the target directory's filesystem, in GiB, for the step log; with a
+/// loud warning below `need_gib`, so a full disk reads as what it is and not as a
+/// compiler error in the middle of a build.
+pub fn report_disk(when: &str, need_gib: f64) {
+    let dir = target_dir();
+    let Some(free) = free_bytes(&dir) else { return };
+    let gib = free as f64 / (1u64 << 30) as f64;
+    note(format_args!("disk {when}: {gib:.1} GiB free for {}", dir.display()));
+    if gib < need_gib {
+        note(format_args!(
+            "WARNING: a whole `cargo xtask test` needs about {need_gib:.0} GiB for the \
+             target directory; builds below may fail with ENOSPC (os error 28)"
+        ));
+    }
+}
