@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use crate::context::Context;
+use crate::path::Mount;
 use crate::intent::{IntentClass, Verdict};
 use crate::tools;
 
@@ -23,6 +24,29 @@ pub(crate) struct ShellState {
     pub cwd: Option<String>,
     /// Variables assigned earlier in the script.
     pub vars: HashMap<String, String>,
+    /// Inside a container or chroot: what its paths are on the host (None: the host).
+    pub mounts: Option<Vec<Mount>>,
+}
+
+impl ShellState {
+    /// A path word as the host sees it: normalised against the cwd, then translated
+    /// through the view's mounts when the command runs in a container or chroot.
+    pub fn resolve(&self, raw: &str) -> String {
+        host_path(crate::path::normalize(raw, self.cwd.as_deref()), self.mounts.as_deref())
+    }
+
+    /// The state of a command run in another file-system view (a container or chroot):
+    /// its cwd is the view's, its paths are translated through `mounts`.
+    pub fn in_view(&self, mounts: Vec<Mount>, cwd: &str) -> Self {
+        Self { cwd: Some(crate::path::normalize(cwd, Some("/"))), vars: self.vars.clone(), mounts: Some(mounts) }
+    }
+}
+
+fn host_path(p: String, mounts: Option<&[Mount]>) -> String {
+    match mounts {
+        Some(m) => crate::path::through_mounts(p, m),
+        None => p,
+    }
 }
 
 /// What flows into a command's standard input.
@@ -50,6 +74,8 @@ pub(crate) struct Cmd<'a> {
     pub name: String,
     pub args: &'a [String],
     pub cwd: Option<&'a str>,
+    /// The container's or chroot's mounts when the command runs in one.
+    pub mounts: Option<&'a [Mount]>,
     pub stdin: &'a Stdin,
     /// The whole argv, wrappers included, for the evidence.
     argv: &'a [String],
@@ -59,7 +85,7 @@ pub(crate) struct Cmd<'a> {
 impl Cmd<'_> {
     /// A path argument normalised against the command's cwd.
     pub fn path(&self, raw: &str) -> String {
-        crate::path::normalize(raw, self.cwd)
+        host_path(crate::path::normalize(raw, self.cwd), self.mounts)
     }
 
     /// The argv as shown in an intent's evidence (built when first needed: most commands
@@ -124,23 +150,19 @@ impl<'c> Engine<'c> {
             match unwrap_wrapper(&name, rest) {
                 Unwrap::Skip(n) => i += 1 + n,
                 Unwrap::Xargs(n) => {
-                    // xargs CMD ARGS...: the items on stdin become more arguments.
-                    let mut inner: Vec<String> = argv[(i + 1 + n).min(argv.len())..].to_vec();
-                    if inner.is_empty() {
-                        inner.push("echo".to_owned());
-                    }
-                    let items: Vec<String> = stdin.text.as_deref().map(|t| t.split_whitespace().take(256).map(str::to_owned).collect()).unwrap_or_default();
-                    let replace = argv[i + 1..(i + 1 + n).min(argv.len())].windows(2).find(|w| w[0] == "-I").map(|w| w[1].clone())
-                        .or_else(|| argv[i + 1..(i + 1 + n).min(argv.len())].iter().any(|x| x == "-i").then(|| "{}".to_owned()));
-                    if let Some(r) = replace {
-                        for item in items.iter().take(16) {
-                            let sub: Vec<String> = inner.iter().map(|x| x.replace(&r, item)).collect();
-                            self.run_argv(&sub, st, &Stdin::default());
-                        }
+                    let opts = &argv[i + 1..(i + 1 + n).min(argv.len())];
+                    let inner = &argv[(i + 1 + n).min(argv.len())..];
+                    return self.xargs(opts, inner, st, stdin);
+                }
+                Unwrap::Chroot(n) => {
+                    // chroot DIR CMD...: CMD runs with DIR as its `/`.
+                    let at = i + 1 + n;
+                    let (Some(dir), Some(_)) = (argv.get(at), argv.get(at + 1)) else {
                         return Stdout::default();
-                    }
-                    inner.extend(items);
-                    return self.run_argv(&inner, st, &Stdin::default());
+                    };
+                    let root = st.resolve(dir);
+                    let mut view = st.in_view(vec![Mount { inside: "/".to_owned(), host: root }], "/");
+                    return self.run_argv(&argv[at + 1..], &mut view, stdin);
                 }
                 Unwrap::Script(script) => {
                     let mut inner = st.clone();
@@ -159,12 +181,105 @@ impl<'c> Engine<'c> {
                 }
                 Unwrap::NotWrapper => {
                     let cwd = st.cwd.clone();
-                    let cmd = Cmd { name, args: rest, cwd: cwd.as_deref(), stdin, argv, evidence: std::cell::OnceCell::new() };
+                    let mounts = st.mounts.clone();
+                    let cmd = Cmd {
+                        name,
+                        args: rest,
+                        cwd: cwd.as_deref(),
+                        mounts: mounts.as_deref(),
+                        stdin,
+                        argv,
+                        evidence: std::cell::OnceCell::new(),
+                    };
                     return tools::dispatch(self, &cmd, st);
                 }
             }
         }
     }
+}
+
+impl Engine<'_> {
+    /// `xargs [OPTS] CMD ARGS...`: the items on stdin become more arguments of CMD.
+    /// Known stdin text gives the items themselves; a `find` on the left of the pipe
+    /// gives its matches, so `find R TESTS | xargs CMD` is judged as
+    /// `find R TESTS -exec CMD {} +`.
+    fn xargs(&mut self, opts: &[String], inner: &[String], st: &mut ShellState, stdin: &Stdin) -> Stdout {
+        let mut inner = inner.to_vec();
+        if inner.is_empty() {
+            inner.push("echo".to_owned());
+        }
+        let replace = opts
+            .iter()
+            .enumerate()
+            .find_map(|(k, o)| match o.as_str() {
+                "-I" => opts.get(k + 1).cloned(),
+                "-i" => Some("{}".to_owned()),
+                _ => o
+                    .strip_prefix("--replace=")
+                    .or_else(|| o.strip_prefix("-I"))
+                    .or_else(|| o.strip_prefix("-i"))
+                    .filter(|r| !r.is_empty())
+                    .map(str::to_owned),
+            });
+        if stdin.text.is_none()
+            && let Some(find) = stdin.producer.as_deref().and_then(find_selection)
+        {
+            let mut argv = find;
+            argv.push("-exec".to_owned());
+            match &replace {
+                Some(r) => argv.extend(inner.iter().map(|x| x.replace(r.as_str(), "{}"))),
+                None => {
+                    argv.extend(inner);
+                    argv.push("{}".to_owned());
+                }
+            }
+            argv.push("+".to_owned());
+            return self.run_argv(&argv, st, &Stdin::default());
+        }
+        let items: Vec<String> =
+            stdin.text.as_deref().map(|t| t.split_whitespace().take(256).map(str::to_owned).collect()).unwrap_or_default();
+        if let Some(r) = replace {
+            for item in items.iter().take(16) {
+                let sub: Vec<String> = inner.iter().map(|x| x.replace(&r, item)).collect();
+                self.run_argv(&sub, st, &Stdin::default());
+            }
+            return Stdout::default();
+        }
+        inner.extend(items);
+        self.run_argv(&inner, st, &Stdin::default())
+    }
+}
+
+/// A `find` producer's roots and tests without its actions (`-print0`, `-delete`,
+/// `-exec ...`): what it selects. None when the producer is not `find`.
+fn find_selection(producer: &[String]) -> Option<Vec<String>> {
+    let (name, rest) = producer.split_first()?;
+    if tool_name(name) != "find" {
+        return None;
+    }
+    let mut out = vec![name.clone()];
+    let mut it = rest.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "-print" | "-print0" | "-ls" | "-delete" | "-quit" => {}
+            "-printf" | "-fprint" | "-fprint0" | "-fls" => {
+                it.next();
+            }
+            "-fprintf" => {
+                it.next();
+                it.next();
+            }
+            "-exec" | "-execdir" | "-ok" | "-okdir" => {
+                for b in it.by_ref() {
+                    if b == ";" || b == "+" {
+                        break;
+                    }
+                }
+            }
+            _ => out.push(a.clone()),
+        }
+    }
+    Some(out)
 }
 
 fn is_fetcher(p: &[String]) -> bool {
@@ -230,6 +345,7 @@ pub fn wrapped(argv: &[String]) -> Wrapped {
     let rest = &argv[1..];
     match unwrap_wrapper(&tool_name(first), rest) {
         Unwrap::Skip(n) | Unwrap::Xargs(n) if 1 + n < argv.len() => Wrapped::Exec(1 + n),
+        Unwrap::Chroot(n) if 2 + n < argv.len() => Wrapped::Exec(2 + n),
         Unwrap::Script(s) => Wrapped::Script(s),
         _ => Wrapped::Nothing,
     }
@@ -240,6 +356,8 @@ enum Unwrap {
     Skip(usize),
     /// `xargs` and this many of its own arguments.
     Xargs(usize),
+    /// `chroot` and this many of its own options; the new root comes next.
+    Chroot(usize),
     /// A shell given a script string.
     Script(String),
     /// A shell reading its script from stdin.
@@ -342,6 +460,7 @@ fn unwrap_wrapper(name: &str, rest: &[String]) -> Unwrap {
             "max-args", "replace", "max-procs", "delimiter", "max-lines", "max-chars", "arg-file",
             "eof",
         ])),
+        "chroot" => Unwrap::Chroot(skip_opts(rest, &[], &["userspec", "groups"])),
         "su" => su_script(rest).map_or(Unwrap::NotWrapper, Unwrap::Script),
         "eval" => Unwrap::Script(rest.join(" ")),
         n if SHELLS.contains(&n) => shell_script(rest),

@@ -120,7 +120,7 @@ fn segment(eng: &mut Engine<'_>, words: &mut Vec<String>, st: &mut ShellState) -
     }
     let what = crate::engine::evidence_of(&argv);
     for (op, target) in redirect_to_check {
-        let p = crate::path::normalize(&target, st.cwd.as_deref());
+        let p = st.resolve(&target);
         let kind = match op.as_str() {
             ">" | ">|" | "&>" => brush_parser::ast::IoFileRedirectKind::Write,
             ">>" | "&>>" => brush_parser::ast::IoFileRedirectKind::Append,

@@ -277,3 +277,45 @@ mod tests {
         assert_eq!(glob_split("/etc/*.bak"), ("/etc".into(), false));
     }
 }
+
+/// A directory of another file-system view (a container's or a chroot's) and the host
+/// path it shows: a bind mount's source, a named volume's data directory, the chroot
+/// directory for `/`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Mount {
+    /// Where it appears inside the view (normalised, absolute).
+    pub inside: String,
+    /// What it is on the host (normalised; unanchored when not a host path).
+    pub host: String,
+}
+
+/// Prefix of a path that exists only inside a container: no host rule can match it.
+pub(crate) const CONTAINER_ONLY: &str = "container:";
+
+/// The host path behind `p` (normalised, in the view's coordinates) when the command
+/// runs in a view with these mounts: the innermost mount covering `p` translates it;
+/// anything else is the view's own file (a container's image layer) and is returned
+/// unanchored, so no protected-path rule matches it. `~` is root's home in a view.
+pub(crate) fn through_mounts(p: String, mounts: &[Mount]) -> String {
+    let p = match p.strip_prefix('~') {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => format!("/root{rest}"),
+        _ => p,
+    };
+    if !p.starts_with('/') {
+        return p;
+    }
+    let best = mounts.iter().filter(|m| is_ancestor_or_self(&m.inside, &p)).max_by_key(|m| m.inside.len());
+    match best {
+        Some(m) => {
+            let rest = if m.inside == "/" { &p[1..] } else { p[m.inside.len()..].trim_start_matches('/') };
+            if rest.is_empty() {
+                m.host.clone()
+            } else if m.host.ends_with('/') {
+                format!("{}{rest}", m.host)
+            } else {
+                format!("{}/{rest}", m.host)
+            }
+        }
+        None => format!("{CONTAINER_ONLY}{p}"),
+    }
+}

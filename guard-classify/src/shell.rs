@@ -341,7 +341,8 @@ type Target = (IoFileRedirectKind, String);
 fn apply_redirect(eng: &mut Engine<'_>, r: &IoRedirect, st: &mut ShellState, input: &mut Stdin, targets: &mut Vec<Target>) {
     match r {
         IoRedirect::File(_, kind, IoFileRedirectTarget::Filename(w)) => {
-            let p = crate::path::normalize(&expand(eng, &w.value, st), st.cwd.as_deref());
+            let word = expand(eng, &w.value, st);
+            let p = st.resolve(&word);
             match kind {
                 IoFileRedirectKind::Read => {
                     if eng.ctx.is_sensitive(&p) {
@@ -361,7 +362,8 @@ fn apply_redirect(eng: &mut Engine<'_>, r: &IoRedirect, st: &mut ShellState, inp
         }
         IoRedirect::HereString(_, w) => input.text = Some(expand(eng, &w.value, st)),
         IoRedirect::OutputAndError(w, append) => {
-            let p = crate::path::normalize(&expand(eng, &w.value, st), st.cwd.as_deref());
+            let word = expand(eng, &w.value, st);
+            let p = st.resolve(&word);
             let kind = if *append { IoFileRedirectKind::Append } else { IoFileRedirectKind::Write };
             targets.push((kind, p));
         }

@@ -203,7 +203,7 @@ fn reads_sensitive(eng: &Engine<'_>, script: &str, st: &ShellState) -> Option<St
     script
         .split(|c: char| c.is_whitespace() || c == '|' || c == ';')
         .skip(1)
-        .map(|t| crate::path::normalize(&strip_quotes(t).replace("$HOME", "~"), st.cwd.as_deref()))
+        .map(|t| st.resolve(&strip_quotes(t).replace("$HOME", "~")))
         .find(|p| crate::path::is_anchored(p) && p.len() > 1 && eng.ctx.is_sensitive(p))
 }
 

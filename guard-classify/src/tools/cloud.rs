@@ -200,6 +200,10 @@ fn docker(eng: &mut Engine<'_>, cmd: &Cmd<'_>, st: &mut ShellState, w: &[String]
         ("system", "prune") if has_flag(a, '\0', &["volumes"]) => {
             eng.flag(CloudDestroy, "docker system prune --volumes deletes volumes", cmd.evidence());
         }
+        ("run", _) | ("container", "run") => {
+            let at = a.iter().position(|x| x == "run").map_or(a.len(), |k| k + 1);
+            super::container::run(eng, st, &a[at..]);
+        }
         ("exec", _) => {
             // docker exec [opts] CONTAINER CMD...: judge CMD.
             let mut i = 1;

@@ -204,6 +204,31 @@ mod tests {
         assert_eq!(c("find /var/log -type f -delete"), [IntentClass::AuditTamper]);
     }
 
+    /// `find R TESTS | xargs CMD` runs CMD on find's matches: the same verdict as
+    /// `find R TESTS -exec CMD {} +`, whatever the printing and xargs options.
+    #[test]
+    fn find_piped_into_xargs_is_find_exec() {
+        for (piped, exec) in [
+            ("find / -type f | xargs rm -f", "find / -type f -exec rm -f {} +"),
+            ("find / -print0 | xargs -0 rm -rf", "find / -exec rm -rf {} +"),
+            ("find /data -type f -print | xargs -n 100 rm", "find /data -type f -exec rm {} +"),
+            ("find /var/log -type f | xargs -r rm -f", "find /var/log -type f -exec rm -f {} +"),
+            ("find /etc -maxdepth 1 | xargs -I{} rm -rf {}", "find /etc -maxdepth 1 -exec rm -rf {} +"),
+            ("find /etc -maxdepth 1 | xargs -IX rm -rf X", "find /etc -maxdepth 1 -exec rm -rf {} +"),
+            ("find /tmp -name '*.tmp' -mtime +7 | xargs rm -f", "find /tmp -name '*.tmp' -mtime +7 -delete"),
+            ("find . -name '*.pyc' -print0 | xargs -0 rm -f", "find . -name '*.pyc' -delete"),
+            ("find /var/log -name '*.gz' -mtime +30 | xargs rm -f", "find /var/log -name '*.gz' -mtime +30 -delete"),
+        ] {
+            assert_eq!(c(piped), c(exec), "{piped} vs {exec}");
+        }
+        assert_eq!(c("find / -type f | xargs rm -f"), [IntentClass::BulkDelete]);
+        assert_eq!(c("find /var/log -type f | xargs -r rm -f"), [IntentClass::AuditTamper]);
+        assert!(c("find . -name '*.pyc' -print0 | xargs -0 rm -f").is_empty());
+        // xargs reading something other than find: known text is the items themselves.
+        assert_eq!(c("echo /etc | xargs rm -rf"), [IntentClass::BulkDelete]);
+        assert!(c("find / -name '*.conf' | xargs grep -l listen").is_empty());
+    }
+
     #[test]
     fn rsync_and_truncate() {
         assert_eq!(c("rsync -a --delete /tmp/empty/ /etc/"), [IntentClass::BulkDelete]);

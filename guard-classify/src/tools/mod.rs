@@ -3,6 +3,7 @@
 
 pub(crate) mod audit;
 pub(crate) mod cloud;
+pub(crate) mod container;
 pub(crate) mod disk;
 pub(crate) mod fs;
 pub(crate) mod interp;
