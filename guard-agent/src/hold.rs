@@ -257,8 +257,8 @@ impl Resolver {
         Ok(Self { held, policy, cache: BpfHashMap::try_from(cache)? })
     }
 
-    /// Judges the held exec of `record` with the classifier in strict mode and the
-    /// policy, ends the hold, remembers the verdict in the kernel's cache when it does
+    /// Judges the held exec of `record` with the classifier in its identity's mode and
+    /// the policy, ends the hold, remembers the verdict in the kernel's cache when it does
     /// not depend on where the command runs, and returns the verdict as one JSON line.
     pub fn resolve(&mut self, record: &crate::events::decode::ExecRecord) -> String {
         let (tgid, argv) = (record.event.pid, &record.argv);
@@ -268,7 +268,13 @@ impl Resolver {
         let cwd = std::fs::read_link(format!("/proc/{tgid}/cwd")).ok().and_then(|p| p.to_str().map(str::to_owned));
         let classified = guard_classify::classify_argv_in(argv, cwd.as_deref(), policy.context());
         let input = argv.iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect::<Vec<_>>().join(" ");
-        let judgement = guard_classify::check::Judgement::new(classified, guard_classify::check::Mode::Strict, input);
+        // Strict identities' holds, and a confirm rule's holds of enforce identities.
+        let mode = if record.event.mode == guard_common::enforce::mode::ENFORCE {
+            guard_classify::check::Mode::Enforce
+        } else {
+            guard_classify::check::Mode::Strict
+        };
+        let judgement = guard_classify::check::Judgement::new(classified, mode, input);
         let verdict = crate::cli::check::apply_policy(&judgement, &policy);
         let classify_us = started.elapsed().as_micros() as u64;
         crate::metrics::global().observe_classification(started.elapsed());

@@ -109,6 +109,11 @@ pub mod rule_kind {
     /// A hold trigger: the kernel cannot judge the command, but it carries something
     /// the policy marks as interesting. Strict identities are held; others allowed.
     pub const HOLD: u8 = 1;
+    /// A signature matched, but the argv also carries a word or path that can make the
+    /// command harmless (`DROP VIEW`, `shutdown -c`, `chown -R` inside a data
+    /// directory): the kernel asks the agent where it would deny (enforce and strict),
+    /// and denies on its own when the agent is gone.
+    pub const CONFIRM: u8 = 2;
 }
 
 /// The agent's side of holding: written by the agent (heartbeat every few hundred ms),

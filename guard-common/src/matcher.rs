@@ -66,6 +66,8 @@ pub mod path_bit {
     pub const LOG_PREFIX: u32 = 1 << 4;
     /// `/dev/<this>` is not a disk (null, zero, fd, pts, shm, ...).
     pub const DEV_SAFE: u32 = 1 << 5;
+    /// Every direct child of this directory is protected (a policy's `/usr/*`).
+    pub const CHILDREN: u32 = 1 << 6;
 }
 
 /// Facts a scan can find (`Scan::paths`, `KernelRule::path_need`).
@@ -278,6 +280,9 @@ impl Scanner {
             Self::set(&mut self.flags, v);
             if self.b() == b'/' {
                 self.start_path(t);
+            } else if self.b() == b'@' {
+                // `name=@/path` (curl -F): the path comes after the `@`.
+                self.add_flags(T_PATH_NEXT);
             }
         }
         if self.b() == b'=' && !self.has(T_EQ) {
@@ -379,7 +384,11 @@ impl Scanner {
         let depth = self.depth as usize & DEPTH_MASK;
         let full = t.path(self.stack[depth]);
         let prefix = self.prefix_bits[depth];
+        // The parent's bits: at depth 0 (`/` itself) that is `/` again, which is at or
+        // above everything protected anyway.
+        let parent = t.path(self.stack[depth.saturating_sub(1) & DEPTH_MASK]);
         self.scan.paths |= (full & path_bit::ANCESTOR)
+            | ((parent & path_bit::CHILDREN) >> 6)
             | (prefix & path_bit::DATA_PREFIX)
             | (full & path_bit::SENSITIVE_FILE)
             | ((prefix & path_bit::SENSITIVE_PREFIX) >> 1)
@@ -395,6 +404,7 @@ impl Scanner {
 
 // The shifts in `path_facts` rely on these positions.
 const _: () = assert!(path_bit::ANCESTOR == fact::AT_OR_ABOVE_PROTECTED);
+const _: () = assert!(path_bit::CHILDREN >> 6 == fact::AT_OR_ABOVE_PROTECTED);
 const _: () = assert!(path_bit::DATA_PREFIX == fact::IN_DATA_DIR);
 const _: () = assert!(path_bit::SENSITIVE_FILE == fact::SENSITIVE);
 const _: () = assert!(path_bit::SENSITIVE_PREFIX >> 1 == fact::SENSITIVE);

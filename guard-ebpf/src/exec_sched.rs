@@ -84,13 +84,15 @@ fn enforce(ev: &mut ExecEvent, data: *mut u8, cfg: &EnforceConfig, lsm_said: u8,
     if ev.header.flags & FLAG_ARGV_TRUNCATED != 0 {
         set_flags(ev, FLAG_SCAN_INCOMPLETE);
     }
-    if v.decision == decision::HOLD && hold(ev) {
+    if v.decision == decision::HOLD && hold(ev, !v.confirm) {
         return;
     }
     if v.decision != decision::DENY && v.decision != decision::HOLD {
         return;
     }
-    if cfg.path == path::LSM && lsm_said != 0 {
+    // The hook allowed what is denied now: argv changed in between. (A hold the hook
+    // left to this program, denied because the agent is gone, is not that.)
+    if cfg.path == path::LSM && lsm_said != 0 && lsm_said != decision::HOLD + 1 {
         set_flags(ev, FLAG_TAMPERED);
     }
     // SAFETY: plain helper call; the current task is the new image.
@@ -100,10 +102,11 @@ fn enforce(ev: &mut ExecEvent, data: *mut u8, cfg: &EnforceConfig, lsm_said: u8,
 
 /// Parks the new image (SIGSTOP before its first instruction) for the agent, if the
 /// agent's heartbeat is fresh and the held map has room. Otherwise the agent is gone:
-/// with `fail_open` the exec is allowed (returns true), else it is denied like any
-/// other (returns false with the decision set to deny).
+/// with `fail_open` (and `may_fail_open`: not for a matched signature) the exec is
+/// allowed (returns true), else it is denied like any other (returns false with the
+/// decision set to deny).
 #[inline(always)]
-fn hold(ev: &mut ExecEvent) -> bool {
+fn hold(ev: &mut ExecEvent, may_fail_open: bool) -> bool {
     // SAFETY: plain helper call.
     let now = unsafe { bpf_ktime_get_ns() };
     let Some(agent) = AGENT.get(0) else {
@@ -112,7 +115,8 @@ fn hold(ev: &mut ExecEvent) -> bool {
     };
     let fresh = agent.heartbeat_ns != 0 && now.wrapping_sub(agent.heartbeat_ns) < agent.max_age_ns;
     if fresh {
-        let held = Held { since_ns: now, uid: ev.uid, fail_open: agent.fail_open, mode: ev.mode, _pad: [0; 2] };
+        let fail_open = if may_fail_open { agent.fail_open } else { 0 };
+        let held = Held { since_ns: now, uid: ev.uid, fail_open, mode: ev.mode, _pad: [0; 2] };
         if HELD.insert(&ev.pid, &held, 0).is_ok() {
             // SAFETY: plain helper call; the current task is the new image.
             unsafe { bpf_send_signal(SIGSTOP) };
@@ -121,7 +125,7 @@ fn hold(ev: &mut ExecEvent) -> bool {
         }
     }
     set_flags(ev, FLAG_HOLD_OFFLINE);
-    if agent.fail_open != 0 {
+    if agent.fail_open != 0 && may_fail_open {
         ev.decision = decision::ALLOW;
         return true;
     }

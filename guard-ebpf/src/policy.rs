@@ -115,10 +115,13 @@ pub struct Verdict {
     pub rule_id: u16,
     /// From the agent's verdict cache.
     pub cached: bool,
+    /// A confirm rule asked for the agent: without one, the exec is denied whatever
+    /// the fail mode (the signature matched).
+    pub confirm: bool,
 }
 
 impl Verdict {
-    pub const ALLOW: Self = Self { decision: decision::ALLOW, class: intent::NONE, rule_id: 0, cached: false };
+    pub const ALLOW: Self = Self { decision: decision::ALLOW, class: intent::NONE, rule_id: 0, cached: false, confirm: false };
 }
 
 /// Mask for byte offsets into the scratch data.
@@ -195,19 +198,26 @@ pub fn judge(data: *const u8, binary: u64, argv_at: usize, argv_len: usize, skip
             if mode != mode::STRICT {
                 return Verdict::ALLOW;
             }
-            let key = VerdictKey { binary, argv_hash: ctx.exact, policy_version: cfg.policy_version, mode, _pad: [0; 3] };
-            // SAFETY: the value is copied out at once.
-            match unsafe { VERDICTS.get(&key) } {
-                Some(c) => Verdict { decision: c.decision, class: c.class, rule_id: c.rule_id, cached: true },
-                None => Verdict { decision: decision::HOLD, class: intent::NONE, rule_id: rule.rule_id, cached: false },
-            }
+            ask_agent(binary, ctx.exact, mode, cfg, intent::NONE, rule.rule_id, false)
         }
-        Some(rule) => Verdict {
-            decision: decide(mode, cfg.action[rule.class as usize & 7]),
-            class: rule.class,
-            rule_id: rule.rule_id,
-            cached: false,
-        },
+        Some(rule) => {
+            let decided = decide(mode, cfg.action[rule.class as usize & 7]);
+            if rule.kind == rule_kind::CONFIRM && decided != decision::AUDIT {
+                return ask_agent(binary, ctx.exact, mode, cfg, rule.class, rule.rule_id, true);
+            }
+            Verdict { decision: decided, class: rule.class, rule_id: rule.rule_id, cached: false, confirm: false }
+        }
         None => Verdict::ALLOW,
+    }
+}
+
+/// The agent's cached verdict on this exact command, else a hold for it.
+#[inline(always)]
+fn ask_agent(binary: u64, argv_hash: u64, mode: u8, cfg: &EnforceConfig, class: u8, rule_id: u16, confirm: bool) -> Verdict {
+    let key = VerdictKey { binary, argv_hash, policy_version: cfg.policy_version, mode, _pad: [0; 3] };
+    // SAFETY: the value is copied out at once.
+    match unsafe { VERDICTS.get(&key) } {
+        Some(c) => Verdict { decision: c.decision, class: c.class, rule_id: c.rule_id, cached: true, confirm },
+        None => Verdict { decision: decision::HOLD, class, rule_id, cached: false, confirm },
     }
 }

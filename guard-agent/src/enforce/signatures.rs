@@ -16,6 +16,11 @@ pub struct Signature {
     pub binaries: &'static [&'static str],
     pub clauses: &'static [&'static [&'static str]],
     pub path: u32,
+    /// Items (as in a clause) that can make a matching command harmless: when one is
+    /// seen too, the kernel asks the agent instead of denying alone.
+    pub unsure: &'static [&'static str],
+    /// Path facts that do the same (a `chown -R` inside a data directory).
+    pub unsure_path: u32,
 }
 
 const DELETE_TARGET: u32 = fact::AT_OR_ABOVE_PROTECTED | fact::IN_DATA_DIR;
@@ -23,94 +28,109 @@ const DELETE_TARGET: u32 = fact::AT_OR_ABOVE_PROTECTED | fact::IN_DATA_DIR;
 /// Formatters and disk tools: any disk argument is a wipe.
 const DISK_TOOLS: &[&str] = &[
     "mkfs", "mkfs.ext2", "mkfs.ext3", "mkfs.ext4", "mkfs.xfs", "mkfs.btrfs", "mkfs.vfat", "mkfs.fat",
-    "mkfs.ntfs", "mkfs.f2fs", "mke2fs", "mkswap", "wipefs", "blkdiscard", "sgdisk", "shred",
+    "mkfs.ntfs", "mkfs.f2fs", "mke2fs", "mkswap", "blkdiscard", "shred",
 ];
 
 pub const SIGNATURES: &[Signature] = &[
-    Signature { name: "rm-recursive-protected", class: intent::BULK_DELETE, binaries: &["rm"], clauses: &[&["l:rR", "--recursive"]], path: DELETE_TARGET },
-    Signature { name: "find-delete-protected", class: intent::BULK_DELETE, binaries: &["find"], clauses: &[&["-delete", "rm"]], path: DELETE_TARGET },
+    Signature { name: "rm-recursive-protected", class: intent::BULK_DELETE, binaries: &["rm"], clauses: &[&["l:rR", "--recursive"]], unsure: &[], unsure_path: 0, path: DELETE_TARGET },
+    Signature { name: "find-delete-protected", class: intent::BULK_DELETE, binaries: &["find"], clauses: &[&["-delete", "rm"]], unsure: &[], unsure_path: 0, path: DELETE_TARGET },
     Signature {
         name: "rsync-delete-protected",
         class: intent::BULK_DELETE,
         binaries: &["rsync"],
         clauses: &[&["--delete", "--delete-before", "--delete-during", "--delete-after", "--remove-source-files"]],
-        path: DELETE_TARGET,
+        unsure: &[], unsure_path: 0, path: DELETE_TARGET,
     },
-    Signature { name: "erase-security-logs", class: intent::AUDIT_TAMPER, binaries: &["rm", "shred", "truncate", "unlink"], clauses: &[], path: fact::IN_LOG },
-    Signature { name: "dd-to-disk", class: intent::DISK_WIPE, binaries: &["dd"], clauses: &[], path: fact::BLOCK_DEVICE_OUT },
-    Signature { name: "format-or-wipe-disk", class: intent::DISK_WIPE, binaries: DISK_TOOLS, clauses: &[], path: fact::BLOCK_DEVICE },
+    Signature { name: "erase-security-logs", class: intent::AUDIT_TAMPER, binaries: &["rm", "shred", "truncate", "unlink"], clauses: &[], unsure: &[], unsure_path: 0, path: fact::IN_LOG },
+    Signature { name: "dd-to-disk", class: intent::DISK_WIPE, binaries: &["dd"], clauses: &[], unsure: &[], unsure_path: 0, path: fact::BLOCK_DEVICE_OUT },
+    Signature { name: "format-or-wipe-disk", class: intent::DISK_WIPE, binaries: DISK_TOOLS, clauses: &[], unsure: &[], unsure_path: 0, path: fact::BLOCK_DEVICE },
+    // wipefs without -a or -o only lists signatures.
+    Signature { name: "wipefs-erase", class: intent::DISK_WIPE, binaries: &["wipefs"], clauses: &[&["l:ao", "--all", "--offset"]], unsure: &[], unsure_path: 0, path: fact::BLOCK_DEVICE },
+    // sgdisk -p/-i/-v/-L only read the table.
+    Signature { name: "sgdisk-write", class: intent::DISK_WIPE, binaries: &["sgdisk"], clauses: &[], unsure: &["l:pivL"], unsure_path: 0, path: fact::BLOCK_DEVICE },
     Signature {
         name: "sql-drop-truncate",
         class: intent::SCHEMA_DESTROY,
         binaries: &["psql", "mysql", "mariadb", "sqlite3", "clickhouse-client", "cqlsh"],
         clauses: &[&["drop", "truncate"]],
+        // DROP INDEX/VIEW/FUNCTION/TEMPORARY TABLE keep the data; the words inside a
+        // SELECT's or INSERT's string literal are data: the classifier's parser knows.
+        unsure: &["index", "view", "function", "temporary", "select", "insert"],
+        unsure_path: 0,
         path: 0,
     },
-    Signature { name: "redis-flush", class: intent::SCHEMA_DESTROY, binaries: &["redis-cli"], clauses: &[&["flushall", "flushdb"]], path: 0 },
-    Signature { name: "s3-rm-recursive", class: intent::CLOUD_DESTROY, binaries: &["aws"], clauses: &[&["s3"], &["rm"], &["--recursive"]], path: 0 },
-    Signature { name: "s3-rb-force", class: intent::CLOUD_DESTROY, binaries: &["aws"], clauses: &[&["s3"], &["rb"], &["--force"]], path: 0 },
+    Signature { name: "redis-flush", class: intent::SCHEMA_DESTROY, binaries: &["redis-cli"], clauses: &[&["flushall", "flushdb"]], unsure: &[], unsure_path: 0, path: 0 },
+    Signature { name: "s3-rm-recursive", class: intent::CLOUD_DESTROY, binaries: &["aws"], clauses: &[&["s3"], &["rm"], &["--recursive"]], unsure: &[], unsure_path: 0, path: 0 },
+    Signature { name: "s3-rb-force", class: intent::CLOUD_DESTROY, binaries: &["aws"], clauses: &[&["s3"], &["rb"], &["--force"]], unsure: &[], unsure_path: 0, path: 0 },
     Signature {
         name: "aws-delete-resource",
         class: intent::CLOUD_DESTROY,
         binaries: &["aws"],
         clauses: &[&["delete-bucket", "delete-db-instance", "delete-db-cluster", "terminate-instances", "delete-stack"]],
-        path: 0,
+        unsure: &[], unsure_path: 0, path: 0,
     },
-    Signature { name: "gsutil-rm-recursive", class: intent::CLOUD_DESTROY, binaries: &["gsutil"], clauses: &[&["rm"], &["l:rR", "--recursive"]], path: 0 },
-    Signature { name: "gsutil-rb", class: intent::CLOUD_DESTROY, binaries: &["gsutil"], clauses: &[&["rb"]], path: 0 },
-    Signature { name: "iac-destroy", class: intent::CLOUD_DESTROY, binaries: &["terraform", "tofu", "pulumi"], clauses: &[&["destroy", "-destroy"]], path: 0 },
+    Signature { name: "gsutil-rm-recursive", class: intent::CLOUD_DESTROY, binaries: &["gsutil"], clauses: &[&["rm"], &["l:rR", "--recursive"]], unsure: &[], unsure_path: 0, path: 0 },
+    Signature { name: "gsutil-rb", class: intent::CLOUD_DESTROY, binaries: &["gsutil"], clauses: &[&["rb"]], unsure: &[], unsure_path: 0, path: 0 },
+    Signature { name: "iac-destroy", class: intent::CLOUD_DESTROY, binaries: &["terraform", "tofu", "pulumi"], clauses: &[&["destroy", "-destroy"]], unsure: &[], unsure_path: 0, path: 0 },
     Signature {
         name: "kubectl-delete-namespace-or-all",
         class: intent::CLOUD_DESTROY,
         binaries: &["kubectl", "oc"],
         clauses: &[&["delete"], &["namespace", "namespaces", "ns", "--all", "--all-namespaces"]],
-        path: 0,
+        unsure: &[], unsure_path: 0, path: 0,
     },
-    Signature { name: "container-volumes-rm", class: intent::CLOUD_DESTROY, binaries: &["docker", "podman"], clauses: &[&["volume", "system"], &["rm", "prune"]], path: 0 },
+    Signature { name: "container-volumes-rm", class: intent::CLOUD_DESTROY, binaries: &["docker", "podman"], clauses: &[&["volume"], &["rm", "prune"]], unsure: &[], unsure_path: 0, path: 0 },
+    // system prune removes volumes only when asked to.
+    Signature { name: "container-system-prune-volumes", class: intent::CLOUD_DESTROY, binaries: &["docker", "podman"], clauses: &[&["system"], &["prune"], &["--volumes"]], unsure: &[], unsure_path: 0, path: 0 },
     Signature {
         name: "curl-upload-sensitive",
         class: intent::DATA_EXFILTRATION,
         binaries: &["curl"],
         clauses: &[&["l:TdF", "--upload-file", "--data", "--data-binary", "--data-raw", "--form"]],
-        path: fact::SENSITIVE,
+        unsure: &[], unsure_path: 0, path: fact::SENSITIVE,
     },
-    Signature { name: "wget-post-sensitive", class: intent::DATA_EXFILTRATION, binaries: &["wget"], clauses: &[&["--post-file"]], path: fact::SENSITIVE },
-    Signature { name: "copy-sensitive-remote", class: intent::DATA_EXFILTRATION, binaries: &["scp", "nc", "ncat", "socat", "sftp"], clauses: &[], path: fact::SENSITIVE },
-    Signature { name: "shutdown-reboot", class: intent::SERVICE_DISRUPTION, binaries: &["shutdown", "reboot", "poweroff", "halt"], clauses: &[], path: 0 },
+    Signature { name: "wget-post-sensitive", class: intent::DATA_EXFILTRATION, binaries: &["wget"], clauses: &[&["--post-file"]], unsure: &[], unsure_path: 0, path: fact::SENSITIVE },
+    Signature { name: "copy-sensitive-remote", class: intent::DATA_EXFILTRATION, binaries: &["scp", "nc", "ncat", "socat", "sftp"], clauses: &[], unsure: &[], unsure_path: 0, path: fact::SENSITIVE },
+    // shutdown -c cancels a pending shutdown; -k only warns.
+    Signature { name: "shutdown-reboot", class: intent::SERVICE_DISRUPTION, binaries: &["shutdown", "reboot", "poweroff", "halt"], clauses: &[], unsure: &["l:ck"], unsure_path: 0, path: 0 },
     Signature {
         name: "systemctl-power",
         class: intent::SERVICE_DISRUPTION,
         binaries: &["systemctl"],
         clauses: &[&["poweroff", "reboot", "halt"]],
-        path: 0,
+        unsure: &[], unsure_path: 0, path: 0,
     },
     Signature {
         name: "firewall-drop-policy",
         class: intent::SERVICE_DISRUPTION,
         binaries: &["iptables", "ip6tables"],
         clauses: &[&["l:P", "--policy"], &["drop"]],
-        path: 0,
+        unsure: &[], unsure_path: 0, path: 0,
     },
     Signature {
         name: "stop-audit-services",
         class: intent::AUDIT_TAMPER,
         binaries: &["systemctl", "service"],
         clauses: &[&["stop", "disable", "mask", "kill"], &["auditd", "rsyslog", "journald", "guard-agent", "falco"]],
-        path: 0,
+        unsure: &[], unsure_path: 0, path: 0,
     },
-    Signature { name: "auditctl-delete-rules", class: intent::AUDIT_TAMPER, binaries: &["auditctl"], clauses: &[&["l:D"]], path: 0 },
+    Signature { name: "auditctl-delete-rules", class: intent::AUDIT_TAMPER, binaries: &["auditctl"], clauses: &[&["l:D"]], unsure: &[], unsure_path: 0, path: 0 },
     Signature {
         name: "journal-vacuum",
         class: intent::AUDIT_TAMPER,
         binaries: &["journalctl"],
         clauses: &[&["--vacuum-time", "--vacuum-size", "--rotate"]],
-        path: 0,
+        unsure: &[], unsure_path: 0, path: 0,
     },
     Signature {
         name: "recursive-permission-change",
         class: intent::PERMISSION_CHANGE,
         binaries: &["chmod", "chown", "chgrp", "setfacl"],
         clauses: &[&["l:R", "--recursive"]],
+        // Handing a data directory to its service account (`chown -R mysql:mysql
+        // /var/lib/mysql`) is routine; the classifier tells it from `chmod -R 777`.
+        unsure: &[],
+        unsure_path: fact::IN_DATA_DIR,
         path: fact::AT_OR_ABOVE_PROTECTED,
     },
 ];

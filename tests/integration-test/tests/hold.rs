@@ -274,3 +274,75 @@ fn holds_and_their_verdicts_reach_the_sinks_and_the_audit_log() {
     assert!(report.contains("1 held"), "{report}");
     unload();
 }
+
+/// Enforce identities are held too, but only where a signature matched together with
+/// something that can make the command harmless (a confirm rule): here `chmod -R`
+/// inside a declared data directory. The agent's classifier allows re-permissioning
+/// the data directory and denies the same command once it also reaches a protected
+/// path (killed while parked: nothing changes); without the data directory the kernel
+/// still denies alone, without a hold.
+#[test]
+fn a_confirm_rule_asks_the_agent_for_an_enforce_identity() {
+    require_root();
+    unload();
+    let dir = std::env::temp_dir().join(token("confirm"));
+    let tag = dir.file_name().unwrap().to_str().unwrap().to_owned();
+    for sub in ["data/db", "protected/keep"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    for p in [dir.join("data"), dir.join("data/db")] {
+        std::os::unix::fs::chown(&p, Some(ENFORCED), Some(ENFORCED)).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let policy = dir.join("policy.yaml");
+    std::fs::write(
+        &policy,
+        format!(
+            "version: 1\nname: confirm-test\ndefault_mode: audit\nidentities:\n  - name: people\n    mode: enforce\n    match: {{ uids: [{ENFORCED}] }}\nprotected_paths: [{p}]\ndata_dirs: [{d}]\nhold: {{ deadline_ms: 5000 }}\n",
+            p = dir.join("protected").display(),
+            d = dir.join("data").display()
+        ),
+    )
+    .unwrap();
+    let mode_of = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let chmod = |targets: &[PathBuf]| {
+        Command::new("/bin/chmod").arg("-R").arg("g+rwx").args(targets).uid(ENFORCED).gid(ENFORCED).status().unwrap()
+    };
+    let agent = Agent::start(&["--policy", policy.to_str().unwrap()]).unwrap();
+
+    let ok = chmod(&[dir.join("data")]);
+    let denied = chmod(&[dir.join("data"), dir.join("protected")]);
+    let alone = chmod(&[dir.join("protected")]);
+    let events = agent.stop().unwrap();
+    let db_mode = mode_of(&dir.join("data/db"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mine: Vec<&Value> = events
+        .events
+        .iter()
+        .filter(|e| e["argv"].as_array().is_some_and(|a| a.iter().any(|x| x.as_str().is_some_and(|s| s.contains(&tag)))))
+        .collect();
+    let show = || format!("{mine:#?}\n{}", events.log);
+
+    assert!(ok.success(), "the data directory's own chmod was allowed and ran: {ok:?}\n{}", show());
+    assert_eq!(db_mode, 0o770, "and did its work");
+    assert_eq!(denied.signal(), Some(libc::SIGKILL), "reaching a protected path too, it was killed: {denied:?}\n{}", show());
+    assert_eq!(alone.signal(), Some(libc::SIGKILL), "the signature alone denies: {alone:?}");
+    let held: Vec<&&Value> = mine.iter().filter(|e| e["enforced_by"] == "hold" && e["decision"] == "hold").collect();
+    assert_eq!(held.len(), 2, "both data-directory commands were held: {}", show());
+    for e in &held {
+        assert_eq!(e["mode"], "enforce");
+        assert_eq!(e["rule"], "recursive-permission-change:confirm", "{e:#}");
+        assert_eq!(e["class"], "permission_change", "{e:#}");
+    }
+    let signal: Vec<&&Value> = mine.iter().filter(|e| e["enforced_by"] == "signal").collect();
+    assert_eq!(signal.len(), 1, "the plain signature match was the kernel's alone: {}", show());
+    assert_eq!(signal[0]["rule"], "recursive-permission-change");
+    let verdicts = verdicts(&events);
+    let of = |e: &Value| verdicts.iter().find(|v| v["pid"] == e["pid"]).copied().unwrap_or_else(|| panic!("a verdict for {e:#}: {verdicts:#?}"));
+    // In the order they ran: the data directory alone, then with the protected path.
+    let (first, second) = (held[0], held[1]);
+    assert_eq!((of(first)["decision"].as_str(), of(first)["outcome"].as_str()), (Some("allow"), Some("resumed")));
+    assert_eq!((of(second)["decision"].as_str(), of(second)["outcome"].as_str()), (Some("deny"), Some("killed")));
+    unload();
+}

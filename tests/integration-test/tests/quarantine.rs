@@ -40,6 +40,13 @@ fn a_quarantined_process_tree_can_exec_nothing_until_released() {
     assert_eq!(ask("/bin/true && echo ran || echo refused"), "ran");
     // A child that exists before the quarantine is part of the tree too.
     let elder = ask("/bin/sleep 30 & echo $!");
+    // Wait until the child runs sleep: quarantined while still the forked shell, its
+    // exec of sleep would be refused and it would exit (and leave the list) at once.
+    let started = std::time::Instant::now();
+    while std::fs::read_to_string(format!("/proc/{elder}/comm")).unwrap_or_default().trim() != "sleep" {
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "the child {elder} never ran sleep");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
     let bot_pid = bot.id().to_string();
     let out = guard(&["quarantine", "add", &bot_pid]);
     assert!(out.contains("quarantined"), "{out}");
