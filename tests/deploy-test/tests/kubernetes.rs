@@ -95,11 +95,18 @@ fn daemonset_carries_the_chart_defaults() {
     assert_eq!(pod["terminationGracePeriodSeconds"], v["terminationGracePeriodSeconds"]);
     assert_eq!(pod["serviceAccountName"], v["serviceAccount"]["name"]);
     assert_eq!(ds["spec"]["updateStrategy"], v["updateStrategy"]);
+    // Probes ask /healthz where the agent listens: with hostNetwork and no
+    // ServiceMonitor, the node's loopback, which is where kubelet's probe connects.
+    assert_eq!(v["hostNetwork"], json!(true));
     for (probe, key) in [("livenessProbe", "liveness"), ("readinessProbe", "readiness")] {
         let mut want = v["probes"][key].clone();
-        want["exec"] = json!({"command": ["guard-agent", "status"]});
+        want["httpGet"] = json!({"path": "/healthz", "port": v["http"]["port"], "host": "127.0.0.1"});
         assert_eq!(c[probe], want, "{probe}");
     }
+    let cm = kind(&docs, "ConfigMap");
+    let agent_yaml = yaml_docs(cm["data"]["agent.yaml"].as_str().expect("the ConfigMap carries agent.yaml")).remove(0);
+    assert_eq!(agent_yaml["listen"], json!(format!("127.0.0.1:{}", v["http"]["port"])), "the agent listens where the probes look");
+    assert!(c["volumeMounts"].as_array().unwrap().iter().any(|m| m["mountPath"] == "/etc/guard"), "agent.yaml is at /etc/guard/agent.yaml");
     assert!(c.get("ports").is_none(), "no port while serviceMonitor is off");
     assert_eq!(v["serviceMonitor"]["enabled"], json!(false), "ServiceMonitor off by default");
     // Capabilities: exactly the three the agent needs, everything else dropped.
