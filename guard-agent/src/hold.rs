@@ -38,12 +38,11 @@ pub fn monotonic_ns() -> u64 {
 pub struct Heartbeat {
     map: Array<MapData, AgentState>,
     pub deadline: Duration,
-    pub fail_open: bool,
 }
 
 impl Heartbeat {
     pub fn new(map: Map) -> anyhow::Result<Self> {
-        Ok(Self { map: Array::try_from(map)?, deadline: Duration::from_secs(2), fail_open: false })
+        Ok(Self { map: Array::try_from(map)?, deadline: Duration::from_secs(2) })
     }
 
     /// Tells the kernel the agent is alive (holds may be placed).
@@ -64,8 +63,7 @@ impl Heartbeat {
             max_age_ns: MAX_AGE.as_nanos() as u64,
             deadline_ns: self.deadline.as_nanos() as u64,
             reaper_tgid,
-            fail_open: u8::from(self.fail_open),
-            _pad: [0; 3],
+            _pad: [0; 4],
         };
         if let Err(err) = self.map.set(0, state, 0) {
             tracing::warn!(%err, "writing the heartbeat");

@@ -34,8 +34,17 @@ pub mod mode {
     pub const STRICT: u8 = 2;
     /// "No mode given" in a map or config slot.
     pub const UNSET: u8 = 0xff;
+    /// A bit on a mode value in the maps and the config (never in an event): the
+    /// identity's holds fail open (its policy says `fail: open`). Without it they fail
+    /// closed.
+    pub const FAIL_OPEN: u8 = 0x40;
+    /// The mode of a map or config value, without [`FAIL_OPEN`].
+    #[inline(always)]
+    pub const fn of(value: u8) -> u8 {
+        if value == UNSET { UNSET } else { value & !FAIL_OPEN }
+    }
     pub fn name(m: u8) -> &'static str {
-        match m {
+        match of(m) {
             AUDIT => "audit",
             ENFORCE => "enforce",
             STRICT => "strict",
@@ -130,9 +139,7 @@ pub struct AgentState {
     /// The hold reaper's tgid (it writes it; the agent keeps it): under BPF LSM only
     /// the agent and the reaper may SIGCONT a held process.
     pub reaper_tgid: u32,
-    /// With no fresh heartbeat, a would-be hold is allowed (1) or killed (0).
-    pub fail_open: u8,
-    pub _pad: [u8; 3],
+    pub _pad: [u8; 4],
 }
 
 /// A parked process (value of the held map, keyed by tgid).

@@ -21,7 +21,7 @@ use crate::{
     emit::{Mem, begin, copy_str, read_error, set_flags, submit},
     maps::{STASH, scratch},
     path::write_file_path,
-    policy::{AGENT, HELD, config, judge, mode_of, name_hashes, quarantined},
+    policy::{AGENT, HELD, config, fails_open, judge, mode_of, name_hashes, quarantined},
     task::fill_identity,
 };
 
@@ -84,7 +84,7 @@ fn enforce(ev: &mut ExecEvent, data: *mut u8, cfg: &EnforceConfig, lsm_said: u8,
     if ev.header.flags & FLAG_ARGV_TRUNCATED != 0 {
         set_flags(ev, FLAG_SCAN_INCOMPLETE);
     }
-    if v.decision == decision::HOLD && hold(ev, !v.confirm) {
+    if v.decision == decision::HOLD && hold(ev, !v.confirm && fails_open(ev, cfg)) {
         return;
     }
     if v.decision != decision::DENY && v.decision != decision::HOLD {
@@ -102,11 +102,11 @@ fn enforce(ev: &mut ExecEvent, data: *mut u8, cfg: &EnforceConfig, lsm_said: u8,
 
 /// Parks the new image (SIGSTOP before its first instruction) for the agent, if the
 /// agent's heartbeat is fresh and the held map has room. Otherwise the agent is gone:
-/// with `fail_open` (and `may_fail_open`: not for a matched signature) the exec is
-/// allowed (returns true), else it is denied like any other (returns false with the
-/// decision set to deny).
+/// when the identity fails open (`fail_open`; never for a matched signature) the exec
+/// is allowed (returns true), else it is denied like any other (returns false with the
+/// decision set to deny). The held entry carries the same fail mode for the reaper.
 #[inline(always)]
-fn hold(ev: &mut ExecEvent, may_fail_open: bool) -> bool {
+fn hold(ev: &mut ExecEvent, fail_open: bool) -> bool {
     // SAFETY: plain helper call.
     let now = unsafe { bpf_ktime_get_ns() };
     let Some(agent) = AGENT.get(0) else {
@@ -115,8 +115,7 @@ fn hold(ev: &mut ExecEvent, may_fail_open: bool) -> bool {
     };
     let fresh = agent.heartbeat_ns != 0 && now.wrapping_sub(agent.heartbeat_ns) < agent.max_age_ns;
     if fresh {
-        let fail_open = if may_fail_open { agent.fail_open } else { 0 };
-        let held = Held { since_ns: now, uid: ev.uid, fail_open, mode: ev.mode, _pad: [0; 2] };
+        let held = Held { since_ns: now, uid: ev.uid, fail_open: u8::from(fail_open), mode: ev.mode, _pad: [0; 2] };
         if HELD.insert(&ev.pid, &held, 0).is_ok() {
             // SAFETY: plain helper call; the current task is the new image.
             unsafe { bpf_send_signal(SIGSTOP) };
@@ -125,7 +124,7 @@ fn hold(ev: &mut ExecEvent, may_fail_open: bool) -> bool {
         }
     }
     set_flags(ev, FLAG_HOLD_OFFLINE);
-    if agent.fail_open != 0 && may_fail_open {
+    if fail_open {
         ev.decision = decision::ALLOW;
         return true;
     }

@@ -69,13 +69,15 @@ fn stash(ctx: &TracePointContext, filename_at: usize, argv_at: usize, flags: u32
 fn exit(ctx: &TracePointContext) -> Option<()> {
     // SAFETY: `ret` is the first field after the syscall number.
     let ret: i64 = unsafe { ctx.read_at(16) }.ok()?;
+    if ret >= 0 {
+        // A completed exec: `sched_process_exec` took the stash entry already (the
+        // image that returns here is the new one). No map work on the common path.
+        return None;
+    }
     let tid = bpf_get_current_pid_tgid() as u32;
     // SAFETY: the value is copied before the entry is removed.
     let stash = unsafe { STASH.get(&tid) }.copied();
     let _ = STASH.remove(&tid);
-    if ret >= 0 {
-        return None;
-    }
     let stash = stash?;
     let s = scratch()?;
     begin(s, stash.flags | FLAG_FAILED);

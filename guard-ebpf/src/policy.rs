@@ -92,6 +92,19 @@ pub fn config() -> Option<&'static EnforceConfig> {
 /// default.
 #[inline(always)]
 pub fn mode_of(ev: &ExecEvent, cfg: &EnforceConfig) -> u8 {
+    mode::of(identity_of(ev, cfg))
+}
+
+/// Whether the identity's holds fail open (looked up again: only a hold needs it).
+#[inline(always)]
+pub fn fails_open(ev: &ExecEvent, cfg: &EnforceConfig) -> bool {
+    identity_of(ev, cfg) & mode::FAIL_OPEN != 0
+}
+
+/// The identity's mode value as the maps and the config hold it ([`mode::FAIL_OPEN`]
+/// included).
+#[inline(always)]
+fn identity_of(ev: &ExecEvent, cfg: &EnforceConfig) -> u8 {
     // SAFETY: values copied out at once.
     if let Some(m) = unsafe { MODES_CGROUP.get(&ev.cgroup_id) } {
         return *m;

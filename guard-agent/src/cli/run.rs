@@ -260,15 +260,10 @@ fn verdict_event(exec_line: &str, verdict_line: &str) -> Option<String> {
     Some(event.to_string())
 }
 
-/// The hold settings of `policy`: its deadline, and the fail mode of strict identities
-/// (closed unless the default and every strict identity fail open).
+/// The hold settings of `policy`: its deadline. (Each identity's fail mode travels
+/// with its mode in the kernel's mode maps, `mode::FAIL_OPEN`.)
 fn hold_settings(heartbeat: &mut Heartbeat, policy: &guard_policy::Policy) {
-    use guard_policy::{FailMode, Mode};
     heartbeat.deadline = Duration::from_millis(policy.hold().deadline_ms);
-    let strict_default = policy.default_mode() == Mode::Strict;
-    let all_open = (!strict_default || policy.default_fail() == FailMode::Open)
-        && policy.identities().iter().filter(|i| i.mode == Mode::Strict).all(|i| i.fail == FailMode::Open);
-    heartbeat.fail_open = all_open;
 }
 
 /// How often to feed systemd's watchdog: half its timeout (an hour when there is none).

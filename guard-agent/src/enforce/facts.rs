@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use guard_common::enforce::{action, intent, mode};
-use guard_policy::{Action, IntentClass, Mode, Policy};
+use guard_policy::{Action, FailMode, IntentClass, Mode, Policy};
 
 use super::compile::PolicyFacts;
 
@@ -18,6 +18,11 @@ pub fn mode_code(m: Mode) -> u8 {
         Mode::Enforce => mode::ENFORCE,
         Mode::Strict => mode::STRICT,
     }
+}
+
+/// [`mode::FAIL_OPEN`] for an identity whose holds fail open.
+fn fail_bit(f: FailMode) -> u8 {
+    if f == FailMode::Open { mode::FAIL_OPEN } else { 0 }
 }
 
 fn action_code(a: Action) -> u8 {
@@ -37,7 +42,7 @@ pub fn class_code(c: IntentClass) -> u8 {
 pub fn facts(policy: &Policy, cgroup_root: &Path) -> (PolicyFacts, Vec<String>) {
     let mut notes = Vec::new();
     let mut f = PolicyFacts {
-        default_mode: mode_code(policy.default_mode()),
+        default_mode: mode_code(policy.default_mode()) | fail_bit(policy.default_fail()),
         non_interactive_mode: mode::UNSET,
         uid_modes: Vec::new(),
         cgroup_modes: Vec::new(),
@@ -56,7 +61,7 @@ pub fn facts(policy: &Policy, cgroup_root: &Path) -> (PolicyFacts, Vec<String>) 
     }
     for id in policy.identities() {
         let s = &id.selector;
-        let m = mode_code(id.mode);
+        let m = mode_code(id.mode) | fail_bit(id.fail);
         let only_uids = s.groups.is_empty() && s.gids.is_empty() && s.systemd_units.is_empty() && s.cgroup_paths.is_empty() && s.non_interactive.is_none();
         let numeric_users: Vec<u32> = s.users.iter().filter_map(|u| u.parse().ok()).collect();
         if only_uids && (!s.uids.is_empty() || !numeric_users.is_empty()) && numeric_users.len() == s.users.len() {

@@ -4,7 +4,8 @@
 //! resumed or killed through a pidfd. When the agent dies, the hold reaper applies the
 //! fail mode at the deadline, and once the heartbeat is stale the kernel applies it at
 //! once. Every target is a directory this test created and declared protected; the
-//! commands run as test uid 4244 (strict) or 4242 (enforce).
+//! commands run as test uid 4244 (strict, fail closed), 4245 (strict, fail open) or
+//! 4242 (enforce).
 
 use std::{
     os::unix::{fs::PermissionsExt as _, process::{CommandExt as _, ExitStatusExt as _}},
@@ -18,6 +19,8 @@ use serde_json::Value;
 
 const STRICT: u32 = 4244;
 const ENFORCED: u32 = 4242;
+/// Strict too, but its policy entry says `fail: open`.
+const STRICT_OPEN: u32 = 4245;
 
 struct Sandbox {
     dir: PathBuf,
@@ -38,7 +41,7 @@ impl Sandbox {
         std::fs::write(
             &policy,
             format!(
-                "version: 1\nname: hold-test\ndefault_mode: audit\nidentities:\n  - name: bots\n    mode: strict\n    match: {{ uids: [{STRICT}] }}\n  - name: people\n    mode: enforce\n    match: {{ uids: [{ENFORCED}] }}\nprotected_paths: [{}]\nhold: {{ deadline_ms: {deadline_ms} }}\n",
+                "version: 1\nname: hold-test\ndefault_mode: audit\nidentities:\n  - name: bots\n    mode: strict\n    match: {{ uids: [{STRICT}] }}\n  - name: tolerant-bots\n    mode: strict\n    fail: open\n    match: {{ uids: [{STRICT_OPEN}] }}\n  - name: people\n    mode: enforce\n    match: {{ uids: [{ENFORCED}] }}\nprotected_paths: [{}]\nhold: {{ deadline_ms: {deadline_ms} }}\n",
                 dir.join("protected").display()
             ),
         )
@@ -135,6 +138,15 @@ fn with_the_agent_killed_no_held_command_outlives_the_deadline() {
         .gid(STRICT)
         .spawn()
         .unwrap();
+    // A strict identity whose policy entry says `fail: open`: the same deadline resumes it.
+    let tok_open = token("orphan-open");
+    let mut open_child = Command::new("/bin/sh")
+        .args(["-c", "cd scratch/.. && rm -rf scratch/build", &tok_open])
+        .current_dir(&sb.dir)
+        .uid(STRICT_OPEN)
+        .gid(STRICT_OPEN)
+        .spawn()
+        .unwrap();
     let pid = child.id() as i32;
     if lsm() && integration_test::task_kill_attached() {
         // Under BPF LSM nobody but guard may resume a held process: wait until it is
@@ -153,6 +165,11 @@ fn with_the_agent_killed_no_held_command_outlives_the_deadline() {
     assert_eq!(status.signal(), Some(libc::SIGKILL), "killed by the fail mode: {status:?}");
     assert!(sb.intact());
     assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(10), "ended at the 1 s deadline, not before and not never: {took:?}");
+    let open_status = open_child.wait().unwrap();
+    assert!(open_status.success(), "the fail-open identity was resumed at the deadline and ran: {open_status:?}");
+    assert!(!sb.dir.join("scratch/build").exists(), "and did its work");
+    std::fs::create_dir_all(sb.dir.join("scratch/build")).unwrap();
+    std::fs::set_permissions(sb.dir.join("scratch/build"), std::fs::Permissions::from_mode(0o777)).unwrap();
 
     // Once the heartbeat is stale nothing is held: the kernel applies the fail mode.
     std::thread::sleep(Duration::from_millis(1200));
@@ -162,6 +179,11 @@ fn with_the_agent_killed_no_held_command_outlives_the_deadline() {
     assert_eq!(status.signal(), Some(libc::SIGKILL), "fail-closed while the agent is gone: {status:?}");
     assert!(started.elapsed() < Duration::from_millis(900), "at once, without waiting for a deadline");
     assert!(sb.dir.join("scratch/build").exists());
+    // The fail-open identity is let through at once.
+    let tok3 = token("offline-open");
+    let status = sb.sh(STRICT_OPEN, "rm -rf scratch/build", &tok3);
+    assert!(status.success(), "fail-open while the agent is gone: {status:?}");
+    assert!(!sb.dir.join("scratch/build").exists());
 
     // The next agent adopts the programs and reads what happened meanwhile.
     let next = Agent::start(&["--policy", sb.policy.to_str().unwrap()]).unwrap();
@@ -170,6 +192,10 @@ fn with_the_agent_killed_no_held_command_outlives_the_deadline() {
     let offline: Vec<&Value> = events.with_token(&tok2).into_iter().filter(|e| e["hold_offline"] == true).collect();
     assert_eq!(offline.len(), 1, "{:#?}", events.with_token(&tok2));
     assert_eq!(offline[0]["decision"], "deny");
+    let offline_open: Vec<&Value> = events.with_token(&tok3).into_iter().filter(|e| e["hold_offline"] == true).collect();
+    assert_eq!(offline_open.len(), 1, "{:#?}", events.with_token(&tok3));
+    assert_eq!(offline_open[0]["decision"], "allow");
+    assert_eq!(held_events(&events, &tok_open).len(), 1, "the fail-open one was held too: {:#?}", events.with_token(&tok_open));
     unload();
     assert!(no_stopped_process_of(STRICT), "no process of the strict uid is left stopped");
 }
