@@ -385,8 +385,12 @@ impl Scanner {
         let full = t.path(self.stack[depth]);
         let prefix = self.prefix_bits[depth];
         // The parent's bits: at depth 0 (`/` itself) that is `/` again, which is at or
-        // above everything protected anyway.
-        let parent = t.path(self.stack[depth.saturating_sub(1) & DEPTH_MASK]);
+        // above everything protected anyway. The depth is read afresh so the mask stays
+        // in the code: derived from `depth` above, the compiler knows the index is in
+        // bounds and drops it, and the 6.1 verifier cannot see that (it refuses the
+        // unbounded map-value offset).
+        let parent_depth = (Self::fresh(&self.depth) as usize).saturating_sub(1) & DEPTH_MASK;
+        let parent = t.path(self.stack[parent_depth]);
         self.scan.paths |= (full & path_bit::ANCESTOR)
             | ((parent & path_bit::CHILDREN) >> 6)
             | (prefix & path_bit::DATA_PREFIX)

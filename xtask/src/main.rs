@@ -18,6 +18,7 @@ mod totals;
 mod util;
 mod vm_image;
 mod vm_report;
+mod vm_systemd;
 mod vm_test;
 
 use std::process::ExitCode;
@@ -47,6 +48,9 @@ enum Command {
     },
     /// Run the tests on Debian's 6.1 and 6.12 kernels under qemu.
     VmTest(vm_test::Options),
+    /// Install the .deb on a debootstrapped Debian with systemd (6.12, qemu) and check
+    /// start, enforcement, restart after SIGKILL without a gap, reload and unload.
+    VmSystemd,
     /// Run everything: unit, host integration and VM tests; print `N passed, N failed`.
     Test(vm_test::Options),
     /// Classifier precision/recall and corpus flag rates (../shared/corpus).
@@ -109,6 +113,12 @@ fn run(command: Command) -> Result<ExitCode> {
             } else {
                 ExitCode::FAILURE
             })
+        }
+        Command::VmSystemd => {
+            let agent = build::agent(&setup)?;
+            let totals = vm_systemd::run(&setup, &agent)?;
+            println!("{totals}");
+            Ok(if totals.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         Command::Test(opts) => Ok(test::run(&setup, &opts)),
         Command::Bench { which } => bench::run(&setup, &which),

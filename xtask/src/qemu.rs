@@ -31,6 +31,16 @@ pub struct Boot {
     pub first_marker_secs: Option<f64>,
 }
 
+/// The guest machine: memory and what the kernel command line adds to [`APPEND`].
+#[derive(Clone, Copy, Debug)]
+pub struct Machine<'a> {
+    pub memory_mb: u32,
+    pub append: &'a str,
+}
+
+/// The machine of the test guests: 1 GiB, the command line as it is.
+pub const DEFAULT_MACHINE: Machine<'static> = Machine { memory_mb: 1024, append: "" };
+
 /// Boots `kernel` with `initrd`, copying the console to stdout and `log_path` (written
 /// under a per-process name first, so concurrent runs in one target dir do not mix).
 pub fn boot(
@@ -40,12 +50,24 @@ pub fn boot(
     timeout: Duration,
     first_marker: &str,
 ) -> Result<Boot> {
+    boot_machine(kernel, initrd, log_path, timeout, first_marker, DEFAULT_MACHINE)
+}
+
+/// [`boot`] on a given [`Machine`].
+pub fn boot_machine(
+    kernel: &Path,
+    initrd: &Path,
+    log_path: &Path,
+    timeout: Duration,
+    first_marker: &str,
+    machine: Machine<'_>,
+) -> Result<Boot> {
     let partial = log_path.with_extension(format!("{}.partial", std::process::id()));
     if let Some(dir) = log_path.parent() {
         std::fs::create_dir_all(dir)?;
     }
     let mut console = Console::create(&partial, first_marker)?;
-    let mut child = command(kernel, initrd)
+    let mut child = command(kernel, initrd, machine)
         .spawn()
         .context("starting qemu-system-x86_64")?;
     let lines = spawn_reader(&mut child)?;
@@ -119,15 +141,16 @@ impl<'a> Console<'a> {
 }
 
 /// The qemu command line. Stdin is /dev/null so the terminal is left alone.
-fn command(kernel: &Path, initrd: &Path) -> Command {
+fn command(kernel: &Path, initrd: &Path, machine: Machine<'_>) -> Command {
     let mut cmd = Command::new("qemu-system-x86_64");
+    let mem = machine.memory_mb.to_string();
     cmd.args([
         "-accel",
         "tcg,thread=multi",
         "-cpu",
         "max",
         "-m",
-        "1024",
+        mem.as_str(),
         "-smp",
         "2",
     ])
@@ -135,7 +158,8 @@ fn command(kernel: &Path, initrd: &Path) -> Command {
     .arg(kernel)
     .arg("-initrd")
     .arg(initrd)
-    .args(["-append", APPEND])
+    .arg("-append")
+    .arg(format!("{APPEND} {}", machine.append).trim_end())
     .stdin(Stdio::null())
     .stdout(Stdio::piped())
     .stderr(Stdio::inherit());

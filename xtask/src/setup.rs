@@ -21,6 +21,8 @@ const APT_PACKAGES: &[&str] = &[
     "qemu-system-x86",
     "busybox-static",
     "cpio",
+    // the .deb under systemd in a VM
+    "debootstrap",
     // guard-export: a real syslog receiver, with TLS
     "rsyslog",
     "rsyslog-gnutls",

@@ -1,5 +1,6 @@
 //! `cargo xtask test`: unit tests, host integration tests, the host doctor check and the
-//! VM tests on every kernel, ending with exactly one line `N passed, N failed`.
+//! VM tests on every kernel, then the .deb under systemd in a VM (`vm_systemd`), ending
+//! with exactly one line `N passed, N failed`.
 //!
 //! A step that cannot run (a build failure, a crash, a guest that hangs) counts as one
 //! failure, so the final line is always printed and the exit status is non-zero.
@@ -12,7 +13,7 @@ use crate::{
     test_bins::{self, TestExe, failed},
     totals::Totals,
     util::{self, output},
-    vm_test,
+    vm_systemd, vm_test,
 };
 
 /// What one whole run's target directory needs: 3.3 GiB measured on a fresh clone
@@ -38,9 +39,16 @@ pub fn run(setup: &Setup, vm: &vm_test::Options) -> ExitCode {
         totals += host_doctor(agent);
         totals += util::timed("test: deploy tests", || deploy_tests(setup, agent));
     }
+    let systemd_agent = agent.clone();
     totals += util::timed("test: vm tests", || {
         vm_test::run_with(setup, vm, agent, &tests).unwrap_or_else(|e| failed("vm tests", &e))
     });
+    // The .deb under systemd on 6.12: with the whole run, or when 6.12 is asked for.
+    if let Some(agent) = systemd_agent.filter(|_| vm.kernel.as_deref().is_none_or(|k| k == "6.12")) {
+        totals += util::timed("test: systemd vm", || {
+            vm_systemd::run(setup, &agent).unwrap_or_else(|e| failed("systemd vm", &e))
+        });
+    }
     util::report_disk("after tests", 0.0);
     println!("{totals}");
     if totals.failed == 0 {

@@ -33,6 +33,9 @@ pub struct PolicyFacts {
     pub log_paths: Vec<String>,
     /// Action per intent class.
     pub actions: [u8; intent::COUNT],
+    /// Classes with exceptions: only the agent can apply those, so their signatures
+    /// ask it (confirm rules) instead of denying alone.
+    pub excepted: [bool; intent::COUNT],
     /// Low 32 bits of the policy's hash.
     pub version: u32,
 }
@@ -141,7 +144,10 @@ pub fn compile(facts: &PolicyFacts, path: u8, agent_tgid: u32) -> Result<Compile
         };
         let rule_id = out.rule_names.len() as u16;
         out.rule_names.push(sig.name.to_owned());
-        let rule = kernel_rule(sig, sig.clauses, rule_id, &keyword_bits);
+        let mut rule = kernel_rule(sig, sig.clauses, rule_id, &keyword_bits);
+        if facts.excepted.get(sig.class as usize).copied().unwrap_or(false) {
+            rule.kind = rule_kind::CONFIRM;
+        }
         for bin in sig.binaries {
             let rules = per_binary.entry((*bin).to_owned()).or_default();
             rules.extend(confirm);
@@ -458,6 +464,19 @@ mod confirm_tests {
             }
             assert_eq!(verdict(argv, mode::AUDIT).map(|v| v.decision), Some(decision::AUDIT), "{argv:?}");
         }
+        // A class with exceptions: only the agent can apply them, so its signatures ask.
+        let policy = guard_policy::load_str(
+            "version: 1\nname: t\ndefault_mode: enforce\nintents:\n  schema_destroy: { action: deny, except: [\"DROP TABLE tmp_*\"] }\n",
+            "t.yaml",
+        )
+        .expect("policy");
+        let (f, _) = facts(&policy, Path::new("/nonexistent-cgroup-root"));
+        let c = compile(&f, guard_common::enforce::path::SIGNAL, 1).expect("compiles");
+        let argv: Vec<Vec<u8>> = ["psql", "-c", "DROP TABLE tmp_1"].iter().map(|a| a.as_bytes().to_vec()).collect();
+        let v = c.verdict(&argv[0], &argv, mode::ENFORCE).expect("signature");
+        assert_eq!((v.decision, v.rule.as_str()), (decision::HOLD, "sql-drop-truncate"));
+        let argv: Vec<Vec<u8>> = ["rm", "-rf", "/etc"].iter().map(|a| a.as_bytes().to_vec()).collect();
+        assert_eq!(c.verdict(&argv[0], &argv, mode::ENFORCE).map(|v| v.decision), Some(decision::DENY), "other classes still alone");
         // Without an unsure item the kernel still decides alone.
         for argv in [&["psql", "-c", "DROP TABLE users"][..], &["shutdown", "-h", "now"], &["chown", "-R", "nobody", "/etc"]] {
             let v = verdict(argv, mode::ENFORCE).expect("signature");

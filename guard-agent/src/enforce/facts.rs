@@ -51,12 +51,14 @@ pub fn facts(policy: &Policy, cgroup_root: &Path) -> (PolicyFacts, Vec<String>) 
         sensitive_files: policy.context().sensitive_files.clone(),
         log_paths: policy.context().log_paths.clone(),
         actions: [action::DENY; intent::COUNT],
+        excepted: [false; intent::COUNT],
         version: u32::from_str_radix(&policy.version_hash().chars().take(8).collect::<String>(), 16).unwrap_or(0),
     };
     for (class, rule) in policy.intents() {
         let c = class_code(*class) as usize;
         if c < intent::COUNT {
             f.actions[c] = action_code(rule.action);
+            f.excepted[c] = !rule.except.is_empty();
         }
     }
     for id in policy.identities() {
