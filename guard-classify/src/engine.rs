@@ -271,10 +271,13 @@ fn find_selection(producer: &[String]) -> Option<Vec<String>> {
             }
             "-exec" | "-execdir" | "-ok" | "-okdir" => {
                 for b in it.by_ref() {
-                    if b == ";" || b == "+" {
+                    if b == ";" || b == "\\;" || b == "+" {
                         break;
                     }
                 }
+                // What reaches xargs is the command's output (`-exec grep -l x {} \;`
+                // prints only the files that contain x): a narrowed selection.
+                out.extend(["-name".to_owned(), "(filtered by -exec)".to_owned()]);
             }
             _ => out.push(a.clone()),
         }

@@ -116,7 +116,8 @@ fn find(eng: &mut Engine<'_>, cmd: &Cmd<'_>, st: &mut ShellState) {
         .collect();
     let roots = if roots.is_empty() { vec![cmd.path(".")] } else { roots };
     let expr = &args[first_expr..];
-    let narrowed = expr.iter().any(|a| NARROWING.contains(&a.as_str()));
+    // `-newerXY` in every spelling (`-newermt`, `-newerct`, ...) narrows like `-newer`.
+    let narrowed = expr.iter().any(|a| NARROWING.contains(&a.as_str()) || a.starts_with("-newer"));
     let name_pat: Vec<&str> = expr
         .windows(2)
         .filter(|w| matches!(w[0].as_str(), "-name" | "-iname" | "-path" | "-ipath" | "-regex"))
@@ -227,6 +228,10 @@ mod tests {
         // xargs reading something other than find: known text is the items themselves.
         assert_eq!(c("echo /etc | xargs rm -rf"), [IntentClass::BulkDelete]);
         assert!(c("find / -name '*.conf' | xargs grep -l listen").is_empty());
+        // A filter in the producer narrows what xargs gets (NL2Bash lines).
+        assert!(c("find /home/ -exec grep -l mp3 {} \\; | xargs rm").is_empty());
+        assert!(c("find / -newerct '1 minute ago' -print | xargs rm").is_empty());
+        assert_eq!(c("find /home -print | xargs rm -rf"), [IntentClass::BulkDelete]);
     }
 
     #[test]
