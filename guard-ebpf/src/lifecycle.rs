@@ -56,24 +56,45 @@ pub fn sched_process_exit(_ctx: RawTracePointContext) -> i32 {
 
 /// `int task_kill(struct task_struct *p, struct kernel_siginfo *info, int sig,
 /// const struct cred *cred)`, then the return value of earlier programs.
+///
+/// Kernels from 6.10 on require an LSM program's return value provably within
+/// [-MAX_ERRNO, 0] in the 64-bit register. Left to itself the compiler turns
+/// "0 or -EPERM" into `-(x & 1)`, whose range the verifier does not track, or returns a
+/// 32-bit value zero-extended. So each outcome returns a constant on its own path: a
+/// volatile store on each path keeps the compiler from merging them into arithmetic,
+/// and each constant is then a 64-bit move the verifier knows exactly.
 #[lsm(hook = "task_kill")]
 pub fn task_kill(ctx: LsmContext) -> i32 {
+    let mut outcome = 0u8;
+    if refuse(&ctx) {
+        // SAFETY: a local.
+        unsafe { core::ptr::write_volatile(&mut outcome, 1) };
+        return -EPERM;
+    }
+    // SAFETY: a local.
+    unsafe { core::ptr::write_volatile(&mut outcome, 2) };
+    0
+}
+
+/// Whether the signal is refused: an earlier program refused it (its answer stands,
+/// as EPERM), or it is SIGCONT to a held process from anyone but the agent and the
+/// reaper.
+#[inline(always)]
+fn refuse(ctx: &LsmContext) -> bool {
     let (target, sig, prev): (u64, i32, i32) = (ctx.arg(0), ctx.arg(2), ctx.arg(4));
     if prev != 0 {
-        // An earlier program's answer stands. Kernels from 6.10 on require an LSM
-        // program's return value within [-MAX_ERRNO, 0]: keep it provably there.
-        return if (-4095..0).contains(&prev) { prev } else { -EPERM };
+        return true;
     }
     if sig != SIGCONT {
-        return 0;
+        return false;
     }
     let tgid: u32 = kread(target, off!(task_tgid)).unwrap_or(0);
     // SAFETY: only tested for presence.
     if unsafe { HELD.get(&tgid) }.is_none() {
-        return 0;
+        return false;
     }
     let sender = (bpf_get_current_pid_tgid() >> 32) as u32;
     let agent = config().map_or(0, |c| c.agent_tgid);
     let reaper = AGENT.get(0).map_or(0, |a| a.reaper_tgid);
-    if sender == agent || sender == reaper { 0 } else { -EPERM }
+    sender != agent && sender != reaper
 }
