@@ -259,11 +259,28 @@ pub fn wait_detached(timeout: std::time::Duration) -> Result<(), usize> {
     let deadline = std::time::Instant::now() + timeout;
     loop {
         match attached_links() {
-            0 => return Ok(()),
+            0 => break,
             left if std::time::Instant::now() > deadline => return Err(left),
             _ => std::thread::sleep(std::time::Duration::from_millis(20)),
         }
     }
+    // A link leaves the kernel's list before its release work unhooks the program (an
+    // LSM trampoline keeps calling it meanwhile): wait, briefly, for the programs to go
+    // too. Not an error when they stay: a running agent may still hold them.
+    let settle = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while loaded_programs_of_guard() > 0 && std::time::Instant::now() < settle {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+/// How many of guard's programs the kernel still has loaded.
+fn loaded_programs_of_guard() -> usize {
+    let ours: Vec<String> = loader::program_names().chain(LSM_PROGRAMS).map(|n| n.chars().take(15).collect()).collect();
+    aya::programs::loaded_programs()
+        .filter_map(Result::ok)
+        .filter(|p| p.name_as_str().is_some_and(|n| ours.iter().any(|o| o == n)))
+        .count()
 }
 
 /// Removes every pin under [`PIN_ROOT`], which detaches every program no process holds.

@@ -103,6 +103,7 @@ check installed_not_started sh -c '! systemctl is-active --quiet guard-agent && 
 policy '[/srv/guarded]'
 check enable_now systemctl enable --now guard-agent
 check active systemctl is-active --quiet guard-agent
+echo "GUARD-SYSTEMD-INFO pinned links: $(ls /sys/fs/bpf/guard/*/links 2>&1 | tr '\n' ' ')"
 check lsm_path sh -c 'guard-agent status | grep -q "via lsm"'
 check enforces stopped /srv/guarded
 check event_in_journal wait_for 10 'journalctl -u guard-agent -o cat | grep "\"decision\":\"deny\"" | grep -q /srv/guarded'
