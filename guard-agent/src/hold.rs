@@ -257,8 +257,9 @@ impl Resolver {
 
     /// Judges the held exec of `record` with the classifier in its identity's mode and
     /// the policy, ends the hold, remembers the verdict in the kernel's cache when it does
-    /// not depend on where the command runs, and returns the verdict as one JSON line.
-    pub fn resolve(&mut self, record: &crate::events::decode::ExecRecord) -> String {
+    /// not depend on where the command runs, and returns the verdict as one JSON line and
+    /// whether it denies.
+    pub fn resolve(&mut self, record: &crate::events::decode::ExecRecord) -> (String, bool) {
         let (tgid, argv) = (record.event.pid, &record.argv);
         let started = std::time::Instant::now();
         let policy = self.policy.read().map(|p| p.clone()).expect("policy lock");
@@ -318,12 +319,13 @@ impl Resolver {
             classify_us,
             "hold verdict"
         );
-        serde_json::json!({
+        let line = serde_json::json!({
             "event": "hold_verdict",
             "pid": tgid,
             "decision": if verdict.deny { "deny" } else { "allow" },
             "outcome": outcome.map_or("deadline", Outcome::name),
             "intents": intents,
+            "reason": judgement.intents.first().map(|i| i.reason.clone()),
             "rule": verdict.rule,
             "excepted": verdict.excepted,
             "cwd": cwd,
@@ -332,7 +334,13 @@ impl Resolver {
             "classify_us": classify_us,
             "policy": {"name": policy.name(), "version": policy.version_hash()},
         })
-        .to_string()
+        .to_string();
+        (line, verdict.deny)
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> std::sync::Arc<guard_policy::Policy> {
+        self.policy.read().map(|p| p.clone()).expect("policy lock")
     }
 }
 

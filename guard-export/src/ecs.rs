@@ -59,8 +59,8 @@ pub fn to_ecs(r: &Redacted) -> Value {
     if let Some(rule) = &ev.rule {
         doc["rule"] = json!({ "name": rule, "ruleset": ev.policy_name, "version": policy_version(ev) });
     }
-    if let Some(class) = &ev.class {
-        doc["event"]["reason"] = json!(class);
+    if let Some(reason) = ev.reason.as_ref().or(ev.class.as_ref()) {
+        doc["event"]["reason"] = json!(reason);
     }
     if !ev.ok {
         let e = ev.errno.unwrap_or(0);

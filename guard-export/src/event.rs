@@ -136,6 +136,9 @@ pub struct ExecEvent {
     pub enforced_by: EnforcedBy,
     /// Kernel signature (rule) that matched.
     pub rule: Option<String>,
+    /// Why it was decided so, in words (the classifier's explanation or the signature's).
+    #[serde(default)]
+    pub reason: Option<String>,
     /// Policy name (empty when no policy is loaded).
     pub policy_name: String,
     /// Low 32 bits of the policy's version hash.

@@ -176,6 +176,7 @@ pub fn parse_event_line(line: &str, policy_name: &str) -> Result<ExecEvent, Line
         mode: v["mode"].as_str().unwrap_or("unset").to_string(),
         enforced_by,
         rule: opt_str(&v, "rule"),
+        reason: opt_str(&v, "reason"),
         policy_name: policy_name.to_string(),
         policy_version: u32f(&v, "policy_version").unwrap_or(0),
         tampered: boolf(&v, "tampered"),

@@ -116,6 +116,9 @@ pub(crate) fn message(ev: &ExecEvent) -> String {
         m.push_str(&format!(", failed: {}", errno_name(e).unwrap_or("errno")));
         m.push_str(&format!(" ({e})"));
     }
+    if let Some(r) = &ev.reason {
+        m.push_str(&format!(": {r}"));
+    }
     m
 }
 
@@ -228,6 +231,7 @@ pub(crate) fn unmapped(r: &Redacted) -> Value {
         "mode": ev.mode,
         "enforced_by": ev.enforced_by.as_str(),
         "rule": ev.rule,
+        "reason": ev.reason,
         "policy_version": policy_version(ev),
         "tampered": ev.tampered,
         "scan_incomplete": ev.scan_incomplete,

@@ -124,6 +124,18 @@ impl Redactor {
                 }
             }
         }
+        // The reason may quote the command (a classifier's explanation of a script).
+        if let Some(reason) = event.reason.take() {
+            let mut text = reason.into_bytes();
+            for re in &self.inline {
+                let (out, count) = replace(re, &text);
+                if count > 0 {
+                    text = out;
+                    n += count;
+                }
+            }
+            event.reason = Some(String::from_utf8_lossy(&text).into_owned());
+        }
         Redacted { event, redactions: n }
     }
 }

@@ -28,6 +28,23 @@ fn agent_line_is_read_byte_exact() {
     assert_eq!(v["policy"]["uid"], "rm-rf");
 }
 
+/// The agent's `reason` reaches the OCSF message and `unmapped`, redacted like argv (a
+/// classifier's explanation can quote the command).
+#[test]
+fn the_reason_is_carried_and_redacted() {
+    let line = LINE.replace(r#""rule":"rm-rf","#, r#""rule":"rm-rf","reason":"recursive deletion of / (PGPASSWORD=s3cret set)","#);
+    let e = parse_event_line(&line, "prod").unwrap();
+    assert_eq!(e.reason.as_deref(), Some("recursive deletion of / (PGPASSWORD=s3cret set)"));
+    let v = to_ocsf(&Redactor::new::<&str>(&[]).unwrap().apply(e));
+    assert_eq!(v["unmapped"]["reason"], "recursive deletion of / (PGPASSWORD=[REDACTED] set)");
+    let message = v["message"].as_str().unwrap();
+    assert!(message.ends_with(": recursive deletion of / (PGPASSWORD=[REDACTED] set)"), "{message}");
+    assert!(!v.to_string().contains("s3cret"));
+    // An event without one maps it to null.
+    let v = to_ocsf(&Redactor::new::<&str>(&[]).unwrap().apply(parse_event_line(LINE, "prod").unwrap()));
+    assert!(v["unmapped"]["reason"].is_null());
+}
+
 #[test]
 fn non_exec_lines_are_refused() {
     assert!(parse_event_line("not json", "p").is_err());

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use guard_classify::{Context, IntentClass};
 
 use crate::error::Problem;
-use crate::policy::{Action, FailMode, Hold, Identity, IntentRule, Mode, Policy, Selector};
-use crate::raw::{RawHold, RawIdentity, RawIntent, RawPolicy, RawSelector};
+use crate::policy::{Action, FailMode, Hold, Identity, IntentRule, Mode, Policy, Quarantine, Selector};
+use crate::raw::{RawHold, RawIdentity, RawIntent, RawPolicy, RawQuarantine, RawSelector};
 use crate::tree::Locator;
 use crate::validate;
 
@@ -17,6 +17,12 @@ use crate::validate;
 pub const DEFAULT_DEADLINE_MS: u64 = 2000;
 /// Bounds of `hold.deadline_ms`.
 pub const DEADLINE_RANGE_MS: std::ops::RangeInclusive<u64> = 10..=60_000;
+/// Default `quarantine.within_s`.
+pub const DEFAULT_QUARANTINE_WINDOW_S: u32 = 60;
+/// Bounds of `quarantine.within_s` (a day at most).
+pub const QUARANTINE_WINDOW_RANGE_S: std::ops::RangeInclusive<u32> = 1..=86_400;
+/// Bound of `quarantine.after_denials`.
+pub const MAX_QUARANTINE_DENIALS: u32 = 1000;
 
 /// Problems found so far, located through the tree.
 struct Report<'a> {
@@ -64,9 +70,10 @@ pub(crate) fn compile(raw: &RawPolicy, loc: &Locator, defaults: &Context) -> Res
     let context = context(&mut r, raw, defaults);
     let intents = intents(&mut r, &raw.intents);
     let hold = hold(&mut r, raw.hold.as_ref());
+    let quarantine = quarantine(&mut r, raw.quarantine.as_ref());
     match (name, default_mode, default_fail) {
         (Some(name), Some(default_mode), Some(default_fail)) if r.problems.is_empty() => {
-            Ok(Policy { version, name, default_mode, default_fail, identities, context, intents, hold })
+            Ok(Policy { version, name, default_mode, default_fail, identities, context, intents, hold, quarantine })
         }
         _ => Err(r.problems),
     }
@@ -226,6 +233,21 @@ fn hold(r: &mut Report<'_>, raw: Option<&RawHold>) -> Hold {
     Hold { deadline_ms }
 }
 
+/// Left out: quarantine after tampering only.
+fn quarantine(r: &mut Report<'_>, raw: Option<&RawQuarantine>) -> Quarantine {
+    let on_tampering = raw.and_then(|q| q.on_tampering).unwrap_or(true);
+    let after_denials = raw.and_then(|q| q.after_denials).unwrap_or(0);
+    let within_s = raw.and_then(|q| q.within_s).unwrap_or(DEFAULT_QUARANTINE_WINDOW_S);
+    if after_denials > MAX_QUARANTINE_DENIALS {
+        r.value("quarantine.after_denials", format!("{after_denials} denials out of range (0 to {MAX_QUARANTINE_DENIALS}; 0 = never)"));
+    }
+    if !QUARANTINE_WINDOW_RANGE_S.contains(&within_s) {
+        let (lo, hi) = (QUARANTINE_WINDOW_RANGE_S.start(), QUARANTINE_WINDOW_RANGE_S.end());
+        r.value("quarantine.within_s", format!("window {within_s} s out of range ({lo} to {hi})"));
+    }
+    Quarantine { on_tampering, after_denials, within_s }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,6 +281,18 @@ mod tests {
         assert_eq!(ci.selector.user_ids, vec![1001]);
         assert_eq!(p.identities[1].fail, FailMode::Closed);
         assert_eq!(p.identities[1].selector.systemd_units, vec!["backup.service"]);
+    }
+
+    #[test]
+    fn quarantine_defaults_and_bounds() {
+        let p = run("version: 1\nname: x\n").unwrap();
+        assert_eq!(p.quarantine, Quarantine { on_tampering: true, after_denials: 0, within_s: DEFAULT_QUARANTINE_WINDOW_S });
+        let p = run("version: 1\nname: x\nquarantine: {on_tampering: false, after_denials: 3, within_s: 300}\n").unwrap();
+        assert_eq!(p.quarantine, Quarantine { on_tampering: false, after_denials: 3, within_s: 300 });
+        let got = run("version: 1\nname: x\nquarantine:\n  after_denials: 5000\n  within_s: 0\n").unwrap_err();
+        let paths: Vec<&str> = got.iter().map(|p| p.2.as_str()).collect();
+        assert_eq!(paths, ["quarantine.after_denials", "quarantine.within_s"]);
+        assert_eq!((got[0].0, got[1].0), (4, 5), "each problem on its own line: {got:?}");
     }
 
     #[test]

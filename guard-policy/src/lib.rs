@@ -32,7 +32,7 @@ pub use compile::{DEADLINE_RANGE_MS, DEFAULT_DEADLINE_MS};
 pub use error::{PolicyError, Problem};
 pub use guard_classify::IntentClass;
 pub use matching::{Subject, exception_subjects};
-pub use policy::{Action, FailMode, Hold, Identity, IntentRule, Mode, Policy, Selector, mode_str};
+pub use policy::{Action, FailMode, Hold, Identity, IntentRule, Mode, Policy, Quarantine, Selector, mode_str};
 pub use render::render;
 pub use resolve::{NameKind, Unresolved, parse_id_file};
 pub use tree::Loc;

@@ -150,6 +150,19 @@ pub struct Hold {
     pub deadline_ms: u64,
 }
 
+/// When the agent quarantines a process tree by itself (`quarantine` block).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Quarantine {
+    /// The tree that launched an exec whose argv was rewritten during it (enforce and
+    /// strict identities).
+    pub on_tampering: bool,
+    /// The tree that launched this many denied commands of strict identities within
+    /// `within_s`; 0: never.
+    pub after_denials: u32,
+    /// The window of `after_denials`, in seconds.
+    pub within_s: u32,
+}
+
 /// A validated policy. Build one with [`crate::load_str`], [`crate::load_file`] or
 /// [`crate::builtin`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -162,6 +175,7 @@ pub struct Policy {
     pub(crate) context: Context,
     pub(crate) intents: BTreeMap<IntentClass, IntentRule>,
     pub(crate) hold: Hold,
+    pub(crate) quarantine: Quarantine,
 }
 
 impl Policy {
@@ -210,6 +224,11 @@ impl Policy {
     pub fn hold(&self) -> &Hold {
         &self.hold
     }
+    /// When the agent quarantines by itself.
+    #[must_use]
+    pub fn quarantine(&self) -> &Quarantine {
+        &self.quarantine
+    }
 }
 
 impl Serialize for Policy {
@@ -217,7 +236,7 @@ impl Serialize for Policy {
     /// rendering loads back as the same policy.
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let c = &self.context;
-        let mut st = s.serialize_struct("Policy", 14)?;
+        let mut st = s.serialize_struct("Policy", 15)?;
         st.serialize_field("version", &self.version)?;
         st.serialize_field("name", &self.name)?;
         st.serialize_field("default_mode", &self.default_mode)?;
@@ -232,6 +251,7 @@ impl Serialize for Policy {
         st.serialize_field("critical_services", &c.critical_services)?;
         st.serialize_field("intents", &self.intents)?;
         st.serialize_field("hold", &self.hold)?;
+        st.serialize_field("quarantine", &self.quarantine)?;
         st.end()
     }
 }

@@ -41,6 +41,8 @@ pub struct RawPolicy {
     pub intents: BTreeMap<String, RawIntent>,
     /// Hold settings.
     pub hold: Option<RawHold>,
+    /// When the agent quarantines a process tree by itself.
+    pub quarantine: Option<RawQuarantine>,
 }
 
 /// One `identities` entry.
@@ -94,6 +96,18 @@ pub struct RawIntent {
 pub struct RawHold {
     /// How long a held command waits for the agent, in milliseconds.
     pub deadline_ms: Option<u64>,
+}
+
+/// The `quarantine` block.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQuarantine {
+    /// Quarantine the tree that launched an exec whose argv was rewritten during it.
+    pub on_tampering: Option<bool>,
+    /// Quarantine the tree that launched this many denied commands of strict identities.
+    pub after_denials: Option<u32>,
+    /// Within this many seconds.
+    pub within_s: Option<u32>,
 }
 
 #[cfg(test)]

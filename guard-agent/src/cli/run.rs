@@ -11,7 +11,10 @@ use std::{
 
 use anyhow::Context as _;
 use aya::maps::{MapData, PerCpuArray, RingBuf};
-use guard_common::{enforce::{decision, path}, event::counter};
+use guard_common::{
+    enforce::{decision, intent, path},
+    event::counter,
+};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{
@@ -112,7 +115,15 @@ async fn run_async(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let stop = Arc::new(AtomicBool::new(false));
     let decode_errors = Arc::new(AtomicU64::new(0));
     let resolver = Resolver::new(held, enforcer.current(), kernel.maps.take("VERDICTS").context("VERDICTS map")?)?;
-    let reader = spawn_reader(ring, stop.clone(), decode_errors.clone(), rule_names.clone(), output, pods.clone(), resolver);
+    // The agent's own quarantines (policy `quarantine`); without the maps it only reports.
+    let auto = match crate::quarantine::Quarantine::from_pins(kernel.pin_dir()) {
+        Ok(q) => Some(crate::quarantine::Auto::new(q)),
+        Err(err) => {
+            tracing::error!(error = %format!("{err:#}"), "quarantine maps: the agent will not quarantine by itself");
+            None
+        }
+    };
+    let reader = spawn_reader(ring, stop.clone(), decode_errors.clone(), rule_names.clone(), output, pods.clone(), resolver, auto);
 
     // systemd (Type=notify): ready once the programs are attached and the reader runs;
     // the watchdog is fed from this loop only while the reader thread is alive.
@@ -185,6 +196,7 @@ fn spawn_reader(
     output: Output,
     pods: Option<PodTable>,
     mut resolver: Resolver,
+    mut auto: Option<crate::quarantine::Auto>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::Builder::new()
         .name("guard-reader".into())
@@ -201,14 +213,28 @@ fn spawn_reader(
                         metrics.event(record.event.decision, record.event.class);
                         let names = rule_names.read().map(|n| n.clone()).unwrap_or_default();
                         let pod = pods.as_ref().and_then(|t| t.borrow().get(&record.event.cgroup_id).map(|e| e.info.clone()));
-                        let line = exec_to_json(&record, &clock, &host, &names, pod.as_deref());
+                        let policy = resolver.policy();
+                        let e = &record.event;
+                        let rule = names
+                            .get(e.rule_id as usize)
+                            .map(String::as_str)
+                            .filter(|_| e.class != intent::NONE || e.decision == decision::HOLD);
+                        let reason = crate::enforce::reason::for_record(&record, rule, &policy);
+                        let line = exec_to_json(&record, &clock, &host, &names, pod.as_deref(), reason.as_deref());
                         out.borrow_mut().event(&line);
-                        if record.event.decision == decision::HOLD && record.event.enforced_by == path::HOLD {
-                            let verdict = resolver.resolve(&record);
+                        let mut denied = e.decision == decision::DENY;
+                        if e.decision == decision::HOLD && e.enforced_by == path::HOLD {
+                            let (verdict, deny) = resolver.resolve(&record);
+                            denied = deny;
                             out.borrow_mut().native(&verdict);
                             if let Some(event) = verdict_event(&line, &verdict) {
                                 out.borrow_mut().export(&event);
                             }
+                        }
+                        if let Some(q) = auto.as_mut()
+                            && let Some(line) = q.observe(&record, denied, policy.quarantine())
+                        {
+                            out.borrow_mut().native(&line);
                         }
                     }
                     Err(err) => {
@@ -250,6 +276,7 @@ fn verdict_event(exec_line: &str, verdict_line: &str) -> Option<String> {
     event["enforced_by"] = "hold".into();
     event["class"] = verdict["intents"].get(0).cloned().unwrap_or(serde_json::Value::Null);
     event["rule"] = verdict["rule"].clone();
+    event["reason"] = verdict["reason"].clone();
     event["hold"] = serde_json::json!({
         "outcome": verdict["outcome"],
         "held_us": verdict["held_us"],

@@ -3,4 +3,5 @@
 pub mod apply;
 pub mod compile;
 pub mod facts;
+pub mod reason;
 pub mod signatures;

@@ -185,7 +185,15 @@ fn k8s_json(info: &guard_kube::PodInfo) -> String {
 
 /// The event as one JSON line (without the newline). `k8s`: the container the
 /// process's cgroup belongs to, when the agent watches Kubernetes and knows it.
-pub fn exec_to_json(r: &ExecRecord, clock: &Clock, host: &str, rule_names: &[String], k8s: Option<&guard_kube::PodInfo>) -> String {
+/// `reason`: why it was decided so, in words (`enforce::reason`).
+pub fn exec_to_json(
+    r: &ExecRecord,
+    clock: &Clock,
+    host: &str,
+    rule_names: &[String],
+    k8s: Option<&guard_kube::PodInfo>,
+    reason: Option<&str>,
+) -> String {
     let e: &ExecEvent = &r.event;
     let mut w = ObjectWriter::new();
     w.raw("kind", "\"exec\"")
@@ -225,6 +233,11 @@ pub fn exec_to_json(r: &ExecRecord, clock: &Clock, host: &str, rule_names: &[Str
         .bytes("mode", mode::name(e.mode).as_bytes())
         .bytes("enforced_by", path::name(e.enforced_by).as_bytes())
         .raw("rule", &rule_json(e, rule_names))
+        .raw("reason", &reason.map_or_else(|| "null".to_owned(), |t| {
+            let mut out = String::new();
+            push_bytes(&mut out, t.as_bytes());
+            out
+        }))
         .num("policy_version", e.policy_version)
         .bool("tampered", r.tampered())
         .bool("scan_incomplete", r.scan_incomplete())

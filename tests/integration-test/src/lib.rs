@@ -47,8 +47,8 @@ pub fn lsm() -> bool {
 }
 
 /// Whether guard's `lsm/task_kill` program (SIGCONT to a held process refused) is
-/// attached: it loads on 6.1; 6.12's verifier refuses it (the agent then keeps the LSM
-/// path without it and says so in its log).
+/// attached (under BPF LSM it must be, on 6.1 and 6.12 alike; a kernel whose verifier
+/// refused it would leave the LSM path without it, and the agent would say so).
 pub fn task_kill_attached() -> bool {
     std::fs::read_dir("/sys/fs/bpf/guard")
         .into_iter()

@@ -148,9 +148,10 @@ fn with_the_agent_killed_no_held_command_outlives_the_deadline() {
         .spawn()
         .unwrap();
     let pid = child.id() as i32;
-    if lsm() && integration_test::task_kill_attached() {
+    if lsm() {
         // Under BPF LSM nobody but guard may resume a held process: wait until it is
         // parked, then try, as root.
+        assert!(integration_test::task_kill_attached(), "under BPF LSM guard's task_kill is attached (6.1 and 6.12)");
         while !stopped(pid) && started.elapsed() < Duration::from_millis(800) {
             std::thread::sleep(Duration::from_millis(5));
         }

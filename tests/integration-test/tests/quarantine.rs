@@ -69,3 +69,113 @@ fn a_quarantined_process_tree_can_exec_nothing_until_released() {
     assert!(refused.len() >= 2, "each refused exec is reported as quarantined: {refused:#?}");
     assert!(refused.iter().all(|e| e["pid"].as_u64() != Some(std::process::id().into())));
 }
+
+/// The agent quarantines by itself (policy `quarantine.after_denials`): a strict "bot"
+/// (a shell reading commands from a pipe, as test uid 4246) tries to delete a directory
+/// this test created and declared protected; after the second denial the agent
+/// quarantines the bot, and the bot's next exec, even `/bin/true`, is refused. Denied
+/// `sh -c` scripts this test runs directly quarantine nothing: their launcher is this
+/// test, the agent's own parent, which is never quarantined.
+#[test]
+fn the_agent_quarantines_a_strict_bot_after_repeated_denials_but_never_its_own_ancestors() {
+    use std::os::unix::{fs::PermissionsExt as _, process::CommandExt as _};
+    const BOT: u32 = 4246;
+    require_root();
+    let _ = Command::new(agent_bin()).arg("unload").status();
+    let dir = std::env::temp_dir().join(integration_test::token("autoq"));
+    let protected = dir.join("protected");
+    std::fs::create_dir_all(protected.join("keep")).unwrap();
+    std::fs::write(protected.join("keep/file"), "precious").unwrap();
+    for p in [&dir, &protected, &protected.join("keep")] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    let policy = dir.join("policy.yaml");
+    std::fs::write(
+        &policy,
+        format!(
+            "version: 1\nname: autoq-test\ndefault_mode: audit\nidentities:\n  - name: bots\n    mode: strict\n    match: {{ uids: [{BOT}] }}\n\
+             protected_paths: [{}]\nquarantine: {{ after_denials: 2, within_s: 60 }}\n",
+            protected.display()
+        ),
+    )
+    .unwrap();
+    let agent = Agent::start(&["--policy", policy.to_str().unwrap()]).unwrap();
+    let target = protected.to_str().unwrap().to_owned();
+
+    // Launched by this test through `sh -c`: the strict identity's script is held and
+    // denied, twice; no quarantine.
+    for _ in 0..2 {
+        let status = Command::new("/bin/sh")
+            .args(["-c", &format!("/bin/rm -rf {target}; exit 0")])
+            .uid(BOT)
+            .gid(BOT)
+            .status()
+            .unwrap();
+        assert!(!status.success(), "the held script was denied: {status:?}");
+    }
+    assert!(protected.join("keep/file").exists(), "both deletions were stopped");
+    assert!(
+        agent.wait_log("no tree to quarantine", std::time::Duration::from_secs(10)),
+        "the agent saw the denials and refused to quarantine its own ancestry: {}",
+        agent.log()
+    );
+    assert_eq!(guard(&["quarantine", "list"]), "", "nothing is quarantined");
+    assert!(Command::new("/bin/true").status().unwrap().success(), "this test still runs commands");
+
+    let mut bot = Command::new("/bin/sh")
+        .arg("-s")
+        .current_dir(&dir)
+        .uid(BOT)
+        .gid(BOT)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let bot_pid = bot.id().to_string();
+    let mut to_bot = bot.stdin.take().unwrap();
+    let mut from_bot = BufReader::new(bot.stdout.take().unwrap());
+    let mut ask = |cmd: &str| -> String {
+        writeln!(to_bot, "{cmd}").unwrap();
+        to_bot.flush().unwrap();
+        let mut line = String::new();
+        from_bot.read_line(&mut line).unwrap();
+        line.trim().to_owned()
+    };
+    assert_eq!(ask("/bin/true && echo ran || echo refused"), "ran");
+    assert_eq!(ask(&format!("/bin/rm -rf {target} && echo ran || echo refused")), "refused");
+    assert!(protected.join("keep/file").exists());
+    assert_eq!(ask("/bin/true && echo ran || echo refused"), "ran", "one denial is not enough");
+    assert_eq!(ask(&format!("/bin/rm --recursive --force {target} && echo ran || echo refused")), "refused");
+    let started = std::time::Instant::now();
+    while !guard(&["quarantine", "list"]).lines().any(|l| l.split('\t').next() == Some(bot_pid.as_str())) {
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "the bot {bot_pid} was never quarantined: {}", agent.log());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(ask("/bin/true && echo ran || echo refused"), "refused", "the quarantined bot execs nothing");
+    assert!(Command::new("/bin/true").status().unwrap().success(), "other processes are untouched");
+    assert!(guard(&["quarantine", "remove", &bot_pid]).contains("released"));
+    assert_eq!(ask("/bin/true && echo ran || echo refused"), "ran", "released: it runs again");
+    drop(to_bot);
+    let _ = bot.wait();
+    assert!(protected.join("keep/file").exists(), "the protected tree survived");
+
+    let events = agent.stop().unwrap();
+    let quarantines: Vec<_> = events.events.iter().filter(|e| e["event"] == "quarantine").collect();
+    assert_eq!(quarantines.len(), 1, "one quarantine, of the bot only: {quarantines:#?}");
+    let q = quarantines[0];
+    assert_eq!(q["pid"].to_string(), bot_pid);
+    assert_eq!((q["trigger"].as_str(), q["denials"].as_u64(), q["within_s"].as_u64()), (Some("denials"), Some(2), Some(60)));
+    assert_eq!(q["offender"]["uid"], BOT);
+    assert_eq!(q["offender"]["argv"], serde_json::json!(["/bin/rm", "--recursive", "--force", target]));
+    // Every denial says why, in words; the quarantined exec says it was quarantined.
+    let denials: Vec<_> = events.events.iter().filter(|e| e["uid"] == BOT && e["decision"] == "deny" && e["class"] == "bulk_delete" && e["argv"][0] == "/bin/rm").collect();
+    assert!(denials.len() >= 2, "{denials:#?}");
+    for d in &denials {
+        let reason = d["reason"].as_str().unwrap_or_default();
+        assert!(reason.contains("recursive delete of protected path") && reason.contains(&target), "{d}");
+    }
+    let refused: Vec<_> = events.events.iter().filter(|e| e["quarantined"] == true).collect();
+    assert!(!refused.is_empty() && refused.iter().all(|e| e["reason"].as_str().is_some_and(|r| r.contains("quarantined"))), "{refused:#?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
