@@ -145,8 +145,11 @@ impl Guest<'_> {
     /// multi-threaded TCG now and then takes an `int3` Oops in `syscall_trace_enter`
     /// while the tests attach and detach the syscall tracepoints (a static key being
     /// patched in while another vCPU runs the old code), an emulator race that real
-    /// hardware does not have. Only a crash is retried, never a failed test; the retry
-    /// is printed, and a second crash fails the run.
+    /// hardware does not have. Once Debian's 6.1 locked up the same way (both vCPUs
+    /// "stuck" for 20 minutes while a test attached the programs and hammered syscalls
+    /// from another thread); `softlockup_panic=1` makes that a panic too. Only a crash
+    /// is retried, never a failed test; the retry is printed, and a second crash fails
+    /// the run.
     fn boot(&self, kernel: &Kernel) -> Result<Totals> {
         let log = self.dir.join(format!("console-{}.log", kernel.series));
         let (totals, crashed) = self.boot_once(kernel, &log)?;
@@ -279,5 +282,8 @@ mod tests {
         assert!(!kernel_crashed(oops, true, false), "a timeout is a failure, not retried");
         assert!(!kernel_crashed(oops, false, true), "a finished run stands");
         assert!(!kernel_crashed("test x ... FAILED\nGUARD-VM-RESULT name=x rc=101\n", false, false), "a failed test is not a crash");
+        // softlockup_panic=1 on the command line turns a lockup into a panic.
+        let lockup = "test m ... [   52.572216] watchdog: BUG: soft lockup - CPU#0 stuck for 26s! [guard-agent:170]\n[   52.6] Kernel panic - not syncing: softlockup: hung tasks\n";
+        assert!(kernel_crashed(lockup, false, false));
     }
 }

@@ -10,6 +10,41 @@ use std::{
 
 use integration_test::{Agent, agent_bin, require_root};
 
+/// A shell reading commands from a pipe; each command prints one answer line.
+struct Bot {
+    child: std::process::Child,
+    to: std::process::ChildStdin,
+    from: BufReader<std::process::ChildStdout>,
+}
+
+impl Bot {
+    fn spawn(mut cmd: Command) -> Self {
+        let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+        let to = child.stdin.take().unwrap();
+        let from = BufReader::new(child.stdout.take().unwrap());
+        Self { child, to, from }
+    }
+
+    fn pid(&self) -> String {
+        self.child.id().to_string()
+    }
+
+    fn ask(&mut self, cmd: &str) -> String {
+        writeln!(self.to, "{cmd}").unwrap();
+        self.to.flush().unwrap();
+        let mut line = String::new();
+        self.from.read_line(&mut line).unwrap();
+        line.trim().to_owned()
+    }
+
+    /// Closes its input and waits for it to end.
+    fn finish(self) {
+        let Self { mut child, to, .. } = self;
+        drop(to);
+        let _ = child.wait();
+    }
+}
+
 fn guard(args: &[&str]) -> String {
     let out = Command::new(agent_bin()).args(args).output().unwrap();
     assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
@@ -21,25 +56,12 @@ fn a_quarantined_process_tree_can_exec_nothing_until_released() {
     require_root();
     let _ = Command::new(agent_bin()).arg("unload").status();
     let agent = Agent::start(&[]).unwrap();
-    let mut bot = Command::new("/bin/sh")
-        .args(["-c", "while read -r line; do eval \"$line\"; done"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut to_bot = bot.stdin.take().unwrap();
-    let mut from_bot = BufReader::new(bot.stdout.take().unwrap());
-    let mut ask = |cmd: &str| -> String {
-        writeln!(to_bot, "{cmd}").unwrap();
-        to_bot.flush().unwrap();
-        let mut line = String::new();
-        from_bot.read_line(&mut line).unwrap();
-        line.trim().to_owned()
-    };
-    assert_eq!(ask("/bin/true && echo ran || echo refused"), "ran");
+    let mut sh = Command::new("/bin/sh");
+    sh.args(["-c", "while read -r line; do eval \"$line\"; done"]);
+    let mut bot = Bot::spawn(sh);
+    assert_eq!(bot.ask("/bin/true && echo ran || echo refused"), "ran");
     // A child that exists before the quarantine is part of the tree too.
-    let elder = ask("/bin/sleep 30 & echo $!");
+    let elder = bot.ask("/bin/sleep 30 & echo $!");
     // Wait until the child runs sleep: quarantined while still the forked shell, its
     // exec of sleep would be refused and it would exit (and leave the list) at once.
     let started = std::time::Instant::now();
@@ -47,22 +69,21 @@ fn a_quarantined_process_tree_can_exec_nothing_until_released() {
         assert!(started.elapsed() < std::time::Duration::from_secs(10), "the child {elder} never ran sleep");
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    let bot_pid = bot.id().to_string();
+    let bot_pid = bot.pid();
     let out = guard(&["quarantine", "add", &bot_pid]);
     assert!(out.contains("quarantined"), "{out}");
     let listed: Vec<String> = guard(&["quarantine", "list"]).lines().map(|l| l.split('\t').next().unwrap().to_owned()).collect();
     assert!(listed.contains(&bot_pid) && listed.contains(&elder), "the bot {bot_pid} and its existing child {elder}: {listed:?}");
 
-    assert_eq!(ask("/bin/true && echo ran || echo refused"), "refused", "the quarantined process execs nothing");
-    assert_eq!(ask("( /bin/true ) && echo ran || echo refused"), "refused", "nor does a child forked after the quarantine");
+    assert_eq!(bot.ask("/bin/true && echo ran || echo refused"), "refused", "the quarantined process execs nothing");
+    assert_eq!(bot.ask("( /bin/true ) && echo ran || echo refused"), "refused", "nor does a child forked after the quarantine");
     assert!(Command::new("/bin/true").status().unwrap().success(), "other processes are untouched");
 
     let out = guard(&["quarantine", "remove", &bot_pid]);
     assert!(out.contains("released"), "{out}");
-    assert_eq!(ask("/bin/true && echo ran || echo refused"), "ran", "released: it runs again");
+    assert_eq!(bot.ask("/bin/true && echo ran || echo refused"), "ran", "released: it runs again");
 
-    drop(to_bot);
-    let _ = bot.wait();
+    bot.finish();
     let _ = Command::new("/bin/kill").arg(&elder).status();
     let events = agent.stop().unwrap();
     let refused: Vec<_> = events.events.iter().filter(|e| e["quarantined"] == true && e["decision"] == "deny").collect();
@@ -121,42 +142,25 @@ fn the_agent_quarantines_a_strict_bot_after_repeated_denials_but_never_its_own_a
     assert_eq!(guard(&["quarantine", "list"]), "", "nothing is quarantined");
     assert!(Command::new("/bin/true").status().unwrap().success(), "this test still runs commands");
 
-    let mut bot = Command::new("/bin/sh")
-        .arg("-s")
-        .current_dir(&dir)
-        .uid(BOT)
-        .gid(BOT)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let bot_pid = bot.id().to_string();
-    let mut to_bot = bot.stdin.take().unwrap();
-    let mut from_bot = BufReader::new(bot.stdout.take().unwrap());
-    let mut ask = |cmd: &str| -> String {
-        writeln!(to_bot, "{cmd}").unwrap();
-        to_bot.flush().unwrap();
-        let mut line = String::new();
-        from_bot.read_line(&mut line).unwrap();
-        line.trim().to_owned()
-    };
-    assert_eq!(ask("/bin/true && echo ran || echo refused"), "ran");
-    assert_eq!(ask(&format!("/bin/rm -rf {target} && echo ran || echo refused")), "refused");
+    let mut sh = Command::new("/bin/sh");
+    sh.arg("-s").current_dir(&dir).uid(BOT).gid(BOT);
+    let mut bot = Bot::spawn(sh);
+    let bot_pid = bot.pid();
+    assert_eq!(bot.ask("/bin/true && echo ran || echo refused"), "ran");
+    assert_eq!(bot.ask(&format!("/bin/rm -rf {target} && echo ran || echo refused")), "refused");
     assert!(protected.join("keep/file").exists());
-    assert_eq!(ask("/bin/true && echo ran || echo refused"), "ran", "one denial is not enough");
-    assert_eq!(ask(&format!("/bin/rm --recursive --force {target} && echo ran || echo refused")), "refused");
+    assert_eq!(bot.ask("/bin/true && echo ran || echo refused"), "ran", "one denial is not enough");
+    assert_eq!(bot.ask(&format!("/bin/rm --recursive --force {target} && echo ran || echo refused")), "refused");
     let started = std::time::Instant::now();
     while !guard(&["quarantine", "list"]).lines().any(|l| l.split('\t').next() == Some(bot_pid.as_str())) {
         assert!(started.elapsed() < std::time::Duration::from_secs(10), "the bot {bot_pid} was never quarantined: {}", agent.log());
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    assert_eq!(ask("/bin/true && echo ran || echo refused"), "refused", "the quarantined bot execs nothing");
+    assert_eq!(bot.ask("/bin/true && echo ran || echo refused"), "refused", "the quarantined bot execs nothing");
     assert!(Command::new("/bin/true").status().unwrap().success(), "other processes are untouched");
     assert!(guard(&["quarantine", "remove", &bot_pid]).contains("released"));
-    assert_eq!(ask("/bin/true && echo ran || echo refused"), "ran", "released: it runs again");
-    drop(to_bot);
-    let _ = bot.wait();
+    assert_eq!(bot.ask("/bin/true && echo ran || echo refused"), "ran", "released: it runs again");
+    bot.finish();
     assert!(protected.join("keep/file").exists(), "the protected tree survived");
 
     let events = agent.stop().unwrap();
