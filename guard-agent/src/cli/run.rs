@@ -211,7 +211,8 @@ fn spawn_reader(
                 |bytes| match decode(bytes) {
                     Ok(record) => {
                         metrics.event(record.event.decision, record.event.class);
-                        let names = rule_names.read().map(|n| n.clone()).unwrap_or_default();
+                        // Read under the lock, not copied: a reload swaps it rarely, every exec reads it.
+                        let names = rule_names.read().unwrap_or_else(std::sync::PoisonError::into_inner);
                         let pod = pods.as_ref().and_then(|t| t.borrow().get(&record.event.cgroup_id).map(|e| e.info.clone()));
                         let policy = resolver.policy();
                         let e = &record.event;
@@ -221,6 +222,7 @@ fn spawn_reader(
                             .filter(|_| e.class != intent::NONE || e.decision == decision::HOLD);
                         let reason = crate::enforce::reason::for_record(&record, rule, &policy);
                         let line = exec_to_json(&record, &clock, &host, &names, pod.as_deref(), reason.as_deref());
+                        drop(names);
                         out.borrow_mut().event(&line);
                         let mut denied = e.decision == decision::DENY;
                         if e.decision == decision::HOLD && e.enforced_by == path::HOLD {
