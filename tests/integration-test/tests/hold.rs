@@ -231,12 +231,23 @@ fn the_verdict_cache_decides_a_command_judged_before_without_holding_it() {
     let sb = Sandbox::new("hold-cache", 5000);
     let agent = Agent::start(&["--policy", sb.policy.to_str().unwrap()]).unwrap();
     let d = sb.dir.display().to_string();
+    // The agent ends a hold first and records its verdict in the kernel's cache right
+    // after (an allow must first be judged from every directory): the second run waits
+    // for the first verdict to be recorded, which the agent logs as "hold verdict".
+    let recorded = |n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while agent.log().matches("hold verdict").count() < n {
+            assert!(Instant::now() < deadline, "verdict {n} never recorded: {}", agent.log());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
     let allowed = token("cache-allowed");
     for _ in 0..2 {
         std::fs::create_dir_all(sb.dir.join("scratch/build")).unwrap();
         let st = sb.sh(STRICT, &format!("rm -rf {d}/scratch/build"), &allowed);
         assert!(st.success(), "{st:?}");
         assert!(!sb.dir.join("scratch/build").exists());
+        recorded(1);
     }
     let denied = token("cache-denied");
     for _ in 0..2 {
@@ -246,6 +257,7 @@ fn the_verdict_cache_decides_a_command_judged_before_without_holding_it() {
             Err(e) => assert!(lsm() && e.raw_os_error() == Some(libc::EPERM), "{e}"),
         }
         assert!(sb.intact());
+        recorded(2);
     }
     // Allowed here (/tmp has no `protected`), but not from the sandbox: not cached.
     let relative = token("cache-relative");
