@@ -34,3 +34,33 @@ pub fn kread<T: Copy + Default>(base: u64, off: u32) -> Option<T> {
     };
     if ret == 0 { Some(value) } else { None }
 }
+
+/// Reads the `T`s at `base + a` and `base + b` with one read when `b` directly follows
+/// `a` (as in most kernels' layouts), else with two. Each helper call costs more than
+/// the bytes it copies, so fields that sit together are fetched together.
+#[inline(always)]
+pub fn kread_pair<T: Copy + Default>(base: u64, a: u32, b: u32) -> (Option<T>, Option<T>) {
+    if a != OFFSET_MISSING && b != OFFSET_MISSING && b.wrapping_sub(a) == size_of::<T>() as u32 {
+        return match kread::<[T; 2]>(base, a) {
+            Some([x, y]) => (Some(x), Some(y)),
+            None => (None, None),
+        };
+    }
+    (kread(base, a), kread(base, b))
+}
+
+/// Reads the pointers at `base + a` and `base + b`, where `b` lies one or two words
+/// after `a`, with one read; else with two.
+#[inline(always)]
+pub fn kread_near(base: u64, a: u32, b: u32) -> (Option<u64>, Option<u64>) {
+    if a != OFFSET_MISSING && b != OFFSET_MISSING {
+        let gap = b.wrapping_sub(a);
+        if gap == 8 || gap == 16 {
+            return match kread::<[u64; 3]>(base, a) {
+                Some(words) => (Some(words[0]), Some(if gap == 8 { words[1] } else { words[2] })),
+                None => (None, None),
+            };
+        }
+    }
+    (kread(base, a), kread(base, b))
+}

@@ -17,7 +17,7 @@ const SIGKILL: u32 = 9;
 const SIGSTOP: u32 = 19;
 
 use crate::{
-    config::{kread, off},
+    config::{kread, kread_pair, off},
     emit::{Mem, begin, copy_str, read_error, set_flags, submit},
     maps::{STASH, scratch},
     path::write_file_path,
@@ -135,12 +135,12 @@ fn hold(ev: &mut ExecEvent, fail_open: bool) -> bool {
 /// filename, interp and the executable's path; returns the bytes written.
 #[inline(always)]
 fn strings(ev: &mut ExecEvent, data: *mut u8, bprm: u64) -> usize {
-    let filename: u64 = kread(bprm, off!(bprm_filename)).unwrap_or(0);
+    let (filename, interp) = kread_pair::<u64>(bprm, off!(bprm_filename), off!(bprm_interp));
+    let (filename, interp) = (filename.unwrap_or(0), interp.unwrap_or(0));
     let (n, cut) = copy_str(ev, data, 0, filename, Mem::Kernel);
     ev.filename_len = n as u32;
     // bprm->interp is bprm->filename itself unless a `#!` (or binfmt_misc) handler
     // replaced it: only then is there a second string to copy and hash.
-    let interp: u64 = kread(bprm, off!(bprm_interp)).unwrap_or(0);
     let (m, cut2) = if interp == filename {
         (0, false)
     } else {
@@ -165,8 +165,8 @@ fn strings(ev: &mut ExecEvent, data: *mut u8, bprm: u64) -> usize {
 fn argv(ev: &mut ExecEvent, data: *mut u8, pos: usize, task: u64, bprm: u64) -> usize {
     ev.argc = kread::<i32>(bprm, off!(bprm_argc)).unwrap_or(0) as u32;
     let mm: u64 = kread(task, off!(task_mm)).unwrap_or(0);
-    let start: u64 = kread(mm, off!(mm_arg_start)).unwrap_or(0);
-    let end: u64 = kread(mm, off!(mm_arg_end)).unwrap_or(0);
+    let (start, end) = kread_pair::<u64>(mm, off!(mm_arg_start), off!(mm_arg_end));
+    let (start, end) = (start.unwrap_or(0), end.unwrap_or(0));
     let size = end.saturating_sub(start) as usize;
     ev.args_size = size as u32;
     let mut len = size;

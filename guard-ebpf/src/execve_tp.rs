@@ -9,6 +9,7 @@ use aya_ebpf::{
         bpf_get_current_pid_tgid,
         generated::{bpf_get_current_task, bpf_loop, bpf_probe_read_user, bpf_probe_read_user_str},
     },
+    EbpfContext,
     macros::{map, tracepoint},
     maps::PerCpuArray,
     programs::TracePointContext,
@@ -54,11 +55,18 @@ pub fn sys_exit_execveat(ctx: TracePointContext) -> u32 {
     0
 }
 
+/// An 8-byte field of the tracepoint record, loaded straight from the context: the
+/// verifier allows aligned loads inside the record, and a plain load costs nothing next
+/// to a `bpf_probe_read_kernel` call.
+#[inline(always)]
+fn field<T: Copy>(ctx: &TracePointContext, offset: usize) -> T {
+    // SAFETY: `offset` is a constant, 8-aligned offset inside the syscall record.
+    unsafe { core::ptr::read(ctx.as_ptr().cast::<u8>().add(offset).cast::<T>()) }
+}
+
 fn stash(ctx: &TracePointContext, filename_at: usize, argv_at: usize, flags: u32) {
-    // SAFETY: offsets inside the syscall tracepoint record.
-    let filename: u64 = unsafe { ctx.read_at(filename_at) }.unwrap_or(0);
-    // SAFETY: as above.
-    let argv: u64 = unsafe { ctx.read_at(argv_at) }.unwrap_or(0);
+    let filename: u64 = field(ctx, filename_at);
+    let argv: u64 = field(ctx, argv_at);
     let entry = ExecStash { filename, argv, flags, ..ExecStash::default() };
     let tid = bpf_get_current_pid_tgid() as u32;
     if STASH.insert(&tid, &entry, 0).is_err() {
@@ -67,8 +75,7 @@ fn stash(ctx: &TracePointContext, filename_at: usize, argv_at: usize, flags: u32
 }
 
 fn exit(ctx: &TracePointContext) -> Option<()> {
-    // SAFETY: `ret` is the first field after the syscall number.
-    let ret: i64 = unsafe { ctx.read_at(16) }.ok()?;
+    let ret: i64 = field(ctx, 16);
     if ret >= 0 {
         // A completed exec: `sched_process_exec` took the stash entry already (the
         // image that returns here is the new one). No map work on the common path.

@@ -15,7 +15,7 @@ use aya_ebpf::{
 };
 use guard_common::event::{DATA_OFF_MASK, EXE_DEPTH, NAME_CAP};
 
-use crate::config::{kread, off};
+use crate::config::{kread, kread_near, off};
 
 /// Where the walk is.
 #[repr(C)]
@@ -23,6 +23,8 @@ use crate::config::{kread, off};
 pub struct Walk {
     dentry: u64,
     mnt: u64,
+    /// `mnt`'s root dentry, read again only when the walk changes mounts.
+    root: u64,
     pos: u64,
     done: u64,
 }
@@ -48,14 +50,21 @@ pub fn write_file_path(data: *mut u8, start: usize, file: u64) -> (usize, bool) 
         return (0, false);
     };
     let mnt = vfsmnt.wrapping_sub(u64::from(off!(mount_mnt)));
+    let root = mount_root(mnt);
     // SAFETY: this CPU's slot.
-    unsafe { *walk = Walk { dentry, mnt, pos: start as u64, done: 0 } };
+    unsafe { *walk = Walk { dentry, mnt, root, pos: start as u64, done: 0 } };
     let mut ctx = WalkCtx { data, walk };
     // SAFETY: the callback writes masked offsets of the scratch data only.
     unsafe { bpf_loop(EXE_DEPTH as u32, walk_step as *mut _, (&raw mut ctx).cast(), 0) };
     // SAFETY: as above.
     let w = unsafe { *walk };
     ((w.pos as usize).wrapping_sub(start) & DATA_OFF_MASK, w.done != 0)
+}
+
+/// The root dentry of the `struct mount` at `mnt`.
+#[inline(always)]
+fn mount_root(mnt: u64) -> u64 {
+    kread(mnt.wrapping_add(u64::from(off!(mount_mnt))), off!(vfsmount_mnt_root)).unwrap_or(0)
 }
 
 extern "C" fn walk_step(_index: u64, ctx: *mut core::ffi::c_void) -> i64 {
@@ -67,24 +76,25 @@ extern "C" fn walk_step(_index: u64, ctx: *mut core::ffi::c_void) -> i64 {
         }
         (ctx.data, &mut *ctx.walk)
     };
-    let mount_mnt = u64::from(off!(mount_mnt));
-    let root: u64 = kread(w.mnt.wrapping_add(mount_mnt), off!(vfsmount_mnt_root)).unwrap_or(0);
-    if w.dentry == root {
-        let parent: u64 = kread(w.mnt, off!(mount_mnt_parent)).unwrap_or(0);
+    if w.dentry == w.root {
+        let (parent, mountpoint) = kread_near(w.mnt, off!(mount_mnt_parent), off!(mount_mnt_mountpoint));
+        let parent = parent.unwrap_or(0);
         if parent == w.mnt || parent == 0 {
             w.done = 1;
             return 1;
         }
-        w.dentry = kread(w.mnt, off!(mount_mnt_mountpoint)).unwrap_or(0);
+        w.dentry = mountpoint.unwrap_or(0);
         w.mnt = parent;
+        w.root = mount_root(parent);
         return 0;
     }
-    let parent: u64 = kread(w.dentry, off!(dentry_d_parent)).unwrap_or(0);
+    let (parent, name) = kread_near(w.dentry, off!(dentry_d_parent), off!(dentry_name));
+    let parent = parent.unwrap_or(0);
     if parent == w.dentry || parent == 0 {
         w.done = 1;
         return 1;
     }
-    let name: u64 = kread(w.dentry, off!(dentry_name)).unwrap_or(0);
+    let name = name.unwrap_or(0);
     // SAFETY: the masked offset plus NAME_CAP stays inside the scratch data.
     let n = unsafe {
         bpf_probe_read_kernel_str(data.add(w.pos as usize & DATA_OFF_MASK).cast(), NAME_CAP as u32, name as *const _)

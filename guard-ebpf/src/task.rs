@@ -7,7 +7,7 @@ use aya_ebpf::helpers::{
 use guard_common::event::{ExecEvent, FLAG_TTY};
 
 use crate::{
-    config::{kread, off},
+    config::{kread, kread_pair, off},
     emit::set_flags,
 };
 
@@ -38,14 +38,16 @@ fn fill_parent(ev: &mut ExecEvent, task: u64) {
 #[inline(always)]
 fn fill_creds(ev: &mut ExecEvent, task: u64) {
     let cred: u64 = kread(task, off!(task_cred)).unwrap_or(0);
-    ev.euid = kread(cred, off!(cred_euid)).unwrap_or(u32::MAX);
-    ev.egid = kread(cred, off!(cred_egid)).unwrap_or(u32::MAX);
+    let (euid, egid) = kread_pair(cred, off!(cred_euid), off!(cred_egid));
+    ev.euid = euid.unwrap_or(u32::MAX);
+    ev.egid = egid.unwrap_or(u32::MAX);
 }
 
 #[inline(always)]
 fn fill_session(ev: &mut ExecEvent, task: u64) {
-    ev.loginuid = kread(task, off!(task_loginuid)).unwrap_or(u32::MAX);
-    ev.sessionid = kread(task, off!(task_sessionid)).unwrap_or(u32::MAX);
+    let (loginuid, sessionid) = kread_pair(task, off!(task_loginuid), off!(task_sessionid));
+    ev.loginuid = loginuid.unwrap_or(u32::MAX);
+    ev.sessionid = sessionid.unwrap_or(u32::MAX);
     let signal: u64 = kread(task, off!(task_signal)).unwrap_or(0);
     let tty: u64 = kread(signal, off!(signal_tty)).unwrap_or(0);
     if tty != 0 {

@@ -201,6 +201,7 @@ fn spawn_reader(
     std::thread::Builder::new()
         .name("guard-reader".into())
         .spawn(move || {
+            batch_priority();
             let metrics = crate::metrics::global();
             let clock = Clock::now();
             let host = hostname();
@@ -250,6 +251,17 @@ fn spawn_reader(
             out.into_inner().close();
         })
         .expect("spawning the reader thread")
+}
+
+/// Puts the calling thread (the reader) in `SCHED_BATCH`: the same share of CPU, but
+/// its timer wake-ups no longer preempt the thread that is running, usually the
+/// workload whose execs it reports. A held process waits at most a scheduler tick more.
+fn batch_priority() {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: a valid sched_param; pid 0 is the calling thread.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) } != 0 {
+        tracing::debug!(error = %std::io::Error::last_os_error(), "reader: SCHED_BATCH refused");
+    }
 }
 
 fn report_drops(counters: &PerCpuArray<MapData, u64>, last: u64) -> u64 {

@@ -57,20 +57,38 @@ pub fn push_bytes(out: &mut String, bytes: &[u8]) {
     out.push('"');
 }
 
+/// Appends `s` with JSON escapes. Only ASCII bytes ever need one, so the runs between
+/// them are copied whole (this is the agent's hottest loop: every argv byte of every
+/// exec goes through it).
 fn push_escaped(out: &mut String, s: &str) {
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
+    // Most strings need no escape at all: a branch-free count the compiler vectorises
+    // finds those, and they are copied in one go.
+    let escapes = s.as_bytes().iter().filter(|&&b| b < 0x20 || b == b'"' || b == b'\\' || b == 0x7f).count();
+    if escapes == 0 {
+        out.push_str(s);
+        return;
     }
+    let mut start = 0;
+    for (i, &b) in s.as_bytes().iter().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..0x20 | 0x7f => "",
+            _ => continue,
+        };
+        // `i` is an ASCII byte, so a char boundary.
+        out.push_str(&s[start..i]);
+        if escape.is_empty() {
+            let _ = write!(out, "\\u{b:04x}");
+        } else {
+            out.push_str(escape);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
 }
 
 /// A JSON object written field by field.
@@ -81,7 +99,7 @@ pub struct ObjectWriter {
 
 impl ObjectWriter {
     pub fn new() -> Self {
-        Self { out: String::with_capacity(512), first: true }
+        Self { out: String::with_capacity(2048), first: true }
     }
     fn key(&mut self, key: &str) {
         self.out.push(if self.first { '{' } else { ',' });
@@ -270,6 +288,19 @@ mod tests {
         assert_eq!(s("a \"b\"\\\n\té".as_bytes()), r#""a \"b\"\\\n\té""#);
         let parsed: String = serde_json::from_str(&s("x\u{1}y".as_bytes())).unwrap();
         assert_eq!(parsed, "x\u{1}y");
+    }
+
+    /// Every ASCII byte, alone and between multi-byte characters, parses back exactly.
+    #[test]
+    fn every_ascii_byte_round_trips() {
+        for b in 0u8..0x80 {
+            for text in [String::from(b as char), format!("é{}€x{}", b as char, b as char)] {
+                let json = s(text.as_bytes());
+                let parsed: String = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{json}: {e}"));
+                assert_eq!(parsed, text);
+                assert!(!json[1..json.len() - 1].bytes().any(|c| c < 0x20 || c == 0x7f), "{json}: raw control byte");
+            }
+        }
     }
 
     #[test]

@@ -1,17 +1,15 @@
-//! The agent under benchmark: started with `guard-agent run`, its JSON lines counted by
-//! a reader thread, its BPF statistics read with `guard-agent status --json` and its CPU
-//! time from `/proc/PID/stat`.
+//! The agent under benchmark: started with `guard-agent run` writing its JSON lines to
+//! a file on tmpfs, which is counted outside the timed window (a reader parsing the
+//! lines while the storm runs would bill its own CPU to the agent); its BPF statistics
+//! read with `guard-agent status --json` and its CPU time from `/proc`.
 
 use std::{
+    cell::RefCell,
     collections::HashMap,
     fs::File,
-    io::{BufRead as _, BufReader},
+    io::{Read as _, Seek as _, SeekFrom},
     path::{Path, PathBuf},
-    process::{Child, ChildStdout, Command, Stdio},
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicU64, Ordering},
-    },
+    process::{Child, Command, Stdio},
     thread,
     time::{Duration, Instant},
 };
@@ -22,21 +20,52 @@ use serde_json::Value;
 use super::storm::{Shape, Spawn};
 use crate::util::output;
 
-/// Counts of the agent's events, shared with the reader thread.
-#[derive(Default)]
+/// Counts of the agent's events so far, read from its output file on demand.
 struct Counts {
+    /// The agent's stdout.
+    file: File,
+    /// Bytes of the file already counted.
+    offset: u64,
+    /// An incomplete last line, kept for the next read.
+    partial: Vec<u8>,
+    storm_marker: Vec<u8>,
+    ready_marker: Vec<u8>,
     /// Events whose argv[0] is the storm marker, by the event's `ppid`.
-    storm_by_ppid: Mutex<HashMap<u32, u64>>,
+    storm_by_ppid: HashMap<u32, u64>,
     /// Events whose argv[0] is the readiness marker.
-    ready: AtomicU64,
+    ready: u64,
+}
+
+impl Counts {
+    /// Counts the lines written since the last call.
+    fn update(&mut self) -> Result<()> {
+        self.file.seek(SeekFrom::Start(self.offset))?;
+        let mut fresh = Vec::new();
+        self.offset += self.file.read_to_end(&mut fresh)? as u64;
+        self.partial.extend_from_slice(&fresh);
+        let complete = match self.partial.iter().rposition(|b| *b == b'\n') {
+            Some(end) => end + 1,
+            None => return Ok(()),
+        };
+        for line in self.partial[..complete].split(|b| *b == b'\n') {
+            if contains(line, &self.storm_marker) {
+                let ppid = json_u32(line, b"\"ppid\":").unwrap_or(0);
+                *self.storm_by_ppid.entry(ppid).or_default() += 1;
+            } else if contains(line, &self.ready_marker) {
+                self.ready += 1;
+            }
+        }
+        self.partial.drain(..complete);
+        Ok(())
+    }
 }
 
 /// A running agent.
 pub struct Agent {
     bin: PathBuf,
     child: Child,
-    counts: Arc<Counts>,
-    reader: Option<thread::JoinHandle<()>>,
+    out_path: PathBuf,
+    counts: RefCell<Counts>,
 }
 
 /// BPF statistics and drops at one moment.
@@ -54,34 +83,53 @@ pub struct Snapshot {
 }
 
 impl Agent {
-    /// Starts `bin run` with stdout piped and stderr appended to `log`.
+    /// Starts `bin run` with stdout to a file on tmpfs and stderr appended to `log`.
     pub fn start(bin: &Path, log: &Path, storm_marker: &str, ready_marker: &str) -> Result<Self> {
         let stderr = File::options().create(true).append(true).open(log)?;
-        let mut child = Command::new(bin)
+        let out_path = output_path();
+        let stdout =
+            File::create(&out_path).with_context(|| format!("creating {}", out_path.display()))?;
+        let counts = Counts {
+            file: File::open(&out_path)?,
+            offset: 0,
+            partial: Vec::new(),
+            storm_marker: format!("\"{storm_marker}\"").into_bytes(),
+            ready_marker: format!("\"{ready_marker}\"").into_bytes(),
+            storm_by_ppid: HashMap::new(),
+            ready: 0,
+        };
+        let child = Command::new(bin)
             .arg("run")
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
+            .stdout(stdout)
             .stderr(stderr)
             .spawn()
             .with_context(|| format!("starting {} run", bin.display()))?;
-        let counts = Arc::new(Counts::default());
-        let stdout = child.stdout.take().context("agent stdout")?;
-        let markers = (format!("\"{storm_marker}\""), format!("\"{ready_marker}\""));
-        let shared = Arc::clone(&counts);
-        let reader = thread::spawn(move || read_events(stdout, &markers, &shared));
         Ok(Self {
             bin: bin.to_path_buf(),
             child,
-            counts,
-            reader: Some(reader),
+            out_path,
+            counts: RefCell::new(counts),
         })
+    }
+
+    /// Counts what the agent wrote since the last look.
+    fn update(&self) -> Result<()> {
+        self.counts
+            .borrow_mut()
+            .update()
+            .context("reading the agent's output")
     }
 
     /// Spawns the readiness command until the agent reports it (its programs are attached).
     pub fn wait_ready(&mut self, ready_marker: &str, timeout: Duration) -> Result<()> {
         let probe = Spawn::new(Shape::True, ready_marker)?;
         let deadline = Instant::now() + timeout;
-        while self.counts.ready.load(Ordering::Relaxed) == 0 {
+        loop {
+            self.update()?;
+            if self.counts.borrow().ready != 0 {
+                break;
+            }
             if let Some(status) = self.child.try_wait()? {
                 bail!("the agent exited before it was ready: {status}");
             }
@@ -94,27 +142,28 @@ impl Agent {
         Ok(())
     }
 
-    /// Storm events seen so far whose ppid is one of `ppids`.
-    pub fn captured(&self, ppids: &[u32]) -> u64 {
-        let map = self
-            .counts
-            .storm_by_ppid
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        ppids.iter().filter_map(|p| map.get(p)).sum()
+    /// Storm events written so far whose ppid is one of `ppids` (read now: call it
+    /// outside the timed window).
+    pub fn captured(&self, ppids: &[u32]) -> Result<u64> {
+        self.update()?;
+        let counts = self.counts.borrow();
+        Ok(ppids
+            .iter()
+            .filter_map(|p| counts.storm_by_ppid.get(p))
+            .sum())
     }
 
     /// Waits until `captured(ppids)` reaches `target`, or stops growing for `quiet`.
-    pub fn drain(&self, ppids: &[u32], target: u64, quiet: Duration) -> u64 {
-        let (mut last, mut since) = (self.captured(ppids), Instant::now());
+    pub fn drain(&self, ppids: &[u32], target: u64, quiet: Duration) -> Result<u64> {
+        let (mut last, mut since) = (self.captured(ppids)?, Instant::now());
         while last < target && since.elapsed() < quiet {
             thread::sleep(Duration::from_millis(20));
-            let now = self.captured(ppids);
+            let now = self.captured(ppids)?;
             if now != last {
                 (last, since) = (now, Instant::now());
             }
         }
-        last
+        Ok(last)
     }
 
     /// BPF run time, drops (from `guard-agent status --json`) and CPU ticks, now.
@@ -151,30 +200,20 @@ impl Agent {
             }
             thread::sleep(Duration::from_millis(50));
         }
-        if let Some(reader) = self.reader.take() {
-            let _ = reader.join();
-        }
+        let _ = std::fs::remove_file(&self.out_path);
         Ok(())
     }
 }
 
-/// Reader thread: counts marker events by ppid until the agent closes stdout.
-fn read_events(stdout: ChildStdout, markers: &(String, String), counts: &Counts) {
-    let mut reader = BufReader::with_capacity(1 << 20, stdout);
-    let mut line = Vec::with_capacity(4096);
-    let (storm, ready) = (markers.0.as_bytes(), markers.1.as_bytes());
-    while reader.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
-        if contains(&line, storm) {
-            let ppid = json_u32(&line, b"\"ppid\":").unwrap_or(0);
-            let mut map = counts
-                .storm_by_ppid
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            *map.entry(ppid).or_default() += 1;
-        } else if contains(&line, ready) {
-            counts.ready.fetch_add(1, Ordering::Relaxed);
-        }
-        line.clear();
+/// Where the agent's stdout goes: tmpfs when there is one, so the writes cost what a
+/// pipe would and nothing waits for a disk.
+fn output_path() -> PathBuf {
+    let name = format!("guard-bench-{}.jsonl", std::process::id());
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        shm.join(name)
+    } else {
+        std::env::temp_dir().join(name)
     }
 }
 
@@ -263,6 +302,36 @@ mod tests {
         assert_eq!(json_u32(line, b"\"ppid\":"), Some(4567));
         assert!(contains(line, b"\"guard-bench-storm-1\""));
         assert!(!contains(line, b"\"guard-bench-storm-12\""));
+    }
+
+    #[test]
+    fn counts_lines_as_they_complete() {
+        use std::io::Write as _;
+        let path = std::env::temp_dir().join(format!("guard-bench-counts-{}", std::process::id()));
+        let mut writer = File::create(&path).unwrap();
+        let mut counts = Counts {
+            file: File::open(&path).unwrap(),
+            offset: 0,
+            partial: Vec::new(),
+            storm_marker: b"\"s\"".to_vec(),
+            ready_marker: b"\"r\"".to_vec(),
+            storm_by_ppid: HashMap::new(),
+            ready: 0,
+        };
+        // A line cut in the middle is counted once it is whole, and only once.
+        writer
+            .write_all(b"{\"ppid\":7,\"argv\":[\"s\"]}\n{\"ppid\":7,\"ar")
+            .unwrap();
+        counts.update().unwrap();
+        assert_eq!(counts.storm_by_ppid.get(&7), Some(&1));
+        writer
+            .write_all(b"gv\":[\"s\"]}\n{\"ppid\":9,\"argv\":[\"r\"]}\n")
+            .unwrap();
+        counts.update().unwrap();
+        counts.update().unwrap();
+        assert_eq!(counts.storm_by_ppid.get(&7), Some(&2));
+        assert_eq!(counts.ready, 1);
+        let _ = std::fs::remove_file(&path);
     }
 
     #[test]

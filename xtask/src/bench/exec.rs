@@ -143,7 +143,7 @@ pub fn measured(
 ) -> Result<(Storm, AgentCost)> {
     let pid = std::process::id();
     let before = agent.snapshot()?;
-    let seen_before = agent.captured(&[pid]);
+    let seen_before = agent.captured(&[pid])?;
     let storm = storm::run(
         &Spawn::new(case.shape, &names.storm)?,
         case.workers,
@@ -152,7 +152,7 @@ pub fn measured(
     let ppids: Vec<u32> = std::iter::once(pid)
         .chain(storm.worker_tids.iter().copied())
         .collect();
-    let seen = agent.drain(&ppids, seen_before + storm.execs, Duration::from_secs(3));
+    let seen = agent.drain(&ppids, seen_before + storm.execs, Duration::from_secs(3))?;
     let after = agent.snapshot()?;
     Ok((storm, cost(&before, &after, seen - seen_before)))
 }
