@@ -70,13 +70,16 @@ pub enum LoadError {
 pub struct LoadConfig {
     /// Ring buffer size in bytes (a power of two, multiple of the page size).
     pub ring_bytes: u32,
+    /// Slots of the tid-indexed exec stash; `None`: one per possible tid
+    /// (`kernel.pid_max`), at most `STASH_SLOTS_MAX`. Threads past it use a hash map.
+    pub stash_slots: Option<u32>,
 }
 
 impl Default for LoadConfig {
     fn default() -> Self {
         // 16 MiB: at the machine's exec ceiling (~10k/s) with a typical 300-byte record
         // this holds several seconds of events should the reader stall.
-        Self { ring_bytes: 16 * 1024 * 1024 }
+        Self { ring_bytes: 16 * 1024 * 1024, stash_slots: None }
     }
 }
 
@@ -110,15 +113,29 @@ pub fn offsets() -> Result<KernelOffsets, LoadError> {
     Ok(kernel_offsets(&KernelBtf::load()?)?)
 }
 
+/// Slots of the tid-indexed stash (see `LoadConfig::stash_slots`).
+fn stash_slots(config: &LoadConfig) -> u32 {
+    let wanted = config.stash_slots.unwrap_or_else(|| {
+        std::fs::read_to_string("/proc/sys/kernel/pid_max")
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok())
+            .unwrap_or(guard_common::event::STASH_SLOTS_MAX)
+    });
+    wanted.clamp(1, guard_common::event::STASH_SLOTS_MAX)
+}
+
 /// Creates the maps and programs (not yet attached).
 pub fn load(config: &LoadConfig) -> Result<Ebpf, LoadError> {
     ensure_mounts()?;
     let offsets = offsets()?;
     let cpus = aya::util::nr_cpus().map_err(|(what, source)| LoadError::Io { what: what.into(), source })?;
+    let slots = stash_slots(config);
+    tracing::info!(slots, "exec stash slots indexed by tid");
     let ebpf = EbpfLoader::new()
         .override_global("OFFSETS", &offsets, true)
         .map_max_entries("SCRATCH", cpus as u32)
         .map_max_entries("EVENTS", config.ring_bytes)
+        .map_max_entries("STASH", slots)
         .load(EBPF_OBJECT)?;
     Ok(ebpf)
 }

@@ -14,7 +14,7 @@ use crate::{
     config::{kread, off},
     emit::{Mem, begin, copy_str},
     execve_tp::caller_argv,
-    maps::{STASH, scratch},
+    maps::{scratch, stash_get},
     policy::{config, judge, mode_of, name_hashes, quarantined},
     task::fill_identity,
 };
@@ -39,8 +39,7 @@ fn try_bprm_check(bprm: u64) -> Option<i32> {
     }
     let pid_tgid = bpf_get_current_pid_tgid();
     let tid = pid_tgid as u32;
-    // SAFETY: this thread's own entry; only this thread touches it during its exec.
-    let stash = unsafe { &mut *STASH.get_ptr_mut(&tid)? };
+    let stash = stash_get(tid)?;
     let tgid = (pid_tgid >> 32) as u32;
     if tgid != cfg.agent_tgid && quarantined(tgid) {
         stash.lsm_decision = decision::DENY + 1;

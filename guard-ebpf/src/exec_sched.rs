@@ -19,7 +19,7 @@ const SIGSTOP: u32 = 19;
 use crate::{
     config::{kread, kread_pair, off},
     emit::{Mem, begin, copy_str, read_error, set_flags, submit},
-    maps::{STASH, scratch},
+    maps::{scratch, stash_take},
     path::write_file_path,
     policy::{AGENT, HELD, config, fails_open, judge, mode_of, name_hashes, quarantined},
     task::fill_identity,
@@ -36,9 +36,7 @@ fn try_sched_process_exec(ctx: &RawTracePointContext) -> Option<()> {
     let task: u64 = ctx.arg(0);
     let old_tid = ctx.arg::<u64>(1) as u32;
     let bprm: u64 = ctx.arg(2);
-    // SAFETY: the value is copied out before the entry is removed.
-    let stash = unsafe { STASH.get(&old_tid) }.copied();
-    let _ = STASH.remove(&old_tid);
+    let stash = stash_take(old_tid);
     let s = scratch()?;
     begin(s, stash.map_or(0, |st| st.flags));
     fill_identity(&mut s.event, task);

@@ -24,7 +24,7 @@ use guard_common::enforce::{decision, path};
 use crate::{
     policy::{config, mode_of},
     emit::{Mem, begin, copy_str, set_flags, submit},
-    maps::{STASH, bump, scratch},
+    maps::{bump, scratch, stash_put, stash_take},
     task::fill_identity,
 };
 
@@ -69,7 +69,7 @@ fn stash(ctx: &TracePointContext, filename_at: usize, argv_at: usize, flags: u32
     let argv: u64 = field(ctx, argv_at);
     let entry = ExecStash { filename, argv, flags, ..ExecStash::default() };
     let tid = bpf_get_current_pid_tgid() as u32;
-    if STASH.insert(&tid, &entry, 0).is_err() {
+    if !stash_put(tid, &entry) {
         bump(counter::STASH_FULL);
     }
 }
@@ -82,10 +82,7 @@ fn exit(ctx: &TracePointContext) -> Option<()> {
         return None;
     }
     let tid = bpf_get_current_pid_tgid() as u32;
-    // SAFETY: the value is copied before the entry is removed.
-    let stash = unsafe { STASH.get(&tid) }.copied();
-    let _ = STASH.remove(&tid);
-    let stash = stash?;
+    let stash = stash_take(tid)?;
     let s = scratch()?;
     begin(s, stash.flags | FLAG_FAILED);
     // SAFETY: plain helper call.

