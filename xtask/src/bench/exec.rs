@@ -2,6 +2,8 @@
 //! with it, back to back (alternating which comes first), so each agent figure has a
 //! baseline measured seconds apart to be compared with. The agent is started afresh for
 //! each case and stopped after it, so no program stays attached during a baseline.
+//! Between the two runs the floor: the same storm with syscall tracepoints switched on
+//! and nothing attached (see `floor`), the part of the cost no such tool can avoid.
 
 use std::{collections::BTreeMap, path::Path, process::ExitCode, time::Duration};
 
@@ -10,6 +12,7 @@ use anyhow::Result;
 use super::{
     Names,
     agent::{Agent, Snapshot},
+    floor::SyscallTracing,
     report,
     storm::{self, Shape, Spawn, Storm},
 };
@@ -60,6 +63,8 @@ pub struct AgentCost {
 /// One round of one case.
 pub struct Pair {
     pub base: Storm,
+    /// The storm with syscall tracepoints on and no program (`None`: not measurable).
+    pub floor: Option<Storm>,
     pub agent: Storm,
     pub cost: AgentCost,
 }
@@ -78,11 +83,18 @@ pub fn run(agent_bin: &Path, opts: &super::ExecOptions) -> Result<ExitCode> {
         duration,
         names.agent_log.display()
     ));
+    let floor = match SyscallTracing::enable() {
+        Ok(_) => true,
+        Err(err) => {
+            note(format_args!("bench exec: no floor runs: {err:#}"));
+            false
+        }
+    };
     let mut results = Results::new();
     for round in 0..opts.rounds {
         for (i, case) in CASES.iter().enumerate() {
-            let pair = pair(agent_bin, &names, *case, duration, (round + i) % 2 == 1)?;
-            report::round_line(round + 1, *case, &pair.base, &pair.agent, &pair.cost);
+            let pair = pair(agent_bin, &names, *case, duration, (round + i) % 2 == 1, floor)?;
+            report::round_line(round + 1, *case, &pair);
             results.entry(*case).or_default().push(pair);
         }
     }
@@ -90,14 +102,16 @@ pub fn run(agent_bin: &Path, opts: &super::ExecOptions) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// One case without and with the agent, back to back (which goes first alternates, so
-/// drift in the machine's load does not favour either side).
+/// One case without and with the agent, the floor in between (whether the agent or
+/// the baseline goes first alternates, so drift in the machine's load does not favour
+/// either side).
 fn pair(
     bin: &Path,
     names: &Names,
     case: Case,
     duration: Duration,
     agent_first: bool,
+    with_floor: bool,
 ) -> Result<Pair> {
     let baseline = || {
         storm::run(
@@ -106,17 +120,27 @@ fn pair(
             duration,
         )
     };
+    let floor = || -> Result<Option<Storm>> {
+        if !with_floor {
+            return Ok(None);
+        }
+        let _tracing = SyscallTracing::enable()?;
+        baseline().map(Some)
+    };
     if agent_first {
         let (agent, cost) = with_agent(bin, names, case, duration)?;
+        let floor = floor()?;
         Ok(Pair {
             base: baseline()?,
+            floor,
             agent,
             cost,
         })
     } else {
         let base = baseline()?;
+        let floor = floor()?;
         let (agent, cost) = with_agent(bin, names, case, duration)?;
-        Ok(Pair { base, agent, cost })
+        Ok(Pair { base, floor, agent, cost })
     }
 }
 

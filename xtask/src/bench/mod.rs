@@ -3,12 +3,15 @@
 //! `bench exec` is the exec storm of issue 2's "Performance" section: `posix_spawn` of
 //! `/bin/true` and of a 20-argument command, at 1 and 2 workers, with and without the
 //! agent, interleaved over rounds in one run (see `exec`). `bench exec --seconds N`
-//! instead runs the agent for N seconds at the machine's ceiling (see `ceiling`).
+//! instead runs the agent for N seconds at the machine's ceiling (see `ceiling`). Each
+//! round also runs the storm with syscall tracepoints on and no program: the floor any
+//! syscall-tracepoint tool pays on this kernel (see `floor`).
 //! `bench hold` measures what holding costs a strict identity's command (see `hold`).
 
 mod agent;
 mod ceiling;
 mod exec;
+mod floor;
 mod hold;
 mod report;
 mod stats;

@@ -2,7 +2,7 @@
 //! with the paired ratios and the targets.
 
 use super::{
-    exec::{AgentCost, Case, Pair, Results},
+    exec::{Case, Pair, Results},
     stats::{self, Latency},
     storm::Storm,
 };
@@ -14,13 +14,15 @@ const MAX_BPF_US: f64 = 2.0;
 const MAX_CPU_US: f64 = 10.0;
 
 /// One round of one case.
-pub fn round_line(round: usize, case: Case, base: &Storm, agent: &Storm, cost: &AgentCost) {
+pub fn round_line(round: usize, case: Case, pair: &Pair) {
+    let (base, agent, cost) = (&pair.base, &pair.agent, &pair.cost);
     let (b, a) = (
         Latency::of(&mut base.latencies_ns.clone()),
         Latency::of(&mut agent.latencies_ns.clone()),
     );
+    let floor = pair.floor.as_ref().map_or_else(|| "n/a".into(), |f| format!("{:.3}", f.rate() / base.rate()));
     println!(
-        "round {round:>2} {:<13} w={} | base {:>7.0}/s p99 {:>6.0}us | agent {:>7.0}/s p99 {:>6.0}us | ratio {:.3} | captured {} | dropped {} | bpf {} | cpu {}",
+        "round {round:>2} {:<13} w={} | base {:>7.0}/s p99 {:>6.0}us | agent {:>7.0}/s p99 {:>6.0}us | ratio {:.3} | floor {floor} | captured {} | dropped {} | bpf {} | cpu {}",
         case.shape.label(),
         case.workers,
         base.rate(),
@@ -103,6 +105,19 @@ fn print_costs(pairs: &[Pair], base_p99: f64, agent_p99: f64) {
         verdict(us(cpu, execs) <= MAX_CPU_US),
         per_exec_us(Some(stat_cpu), execs),
     );
+    let floors: Vec<(f64, f64)> = pairs
+        .iter()
+        .filter_map(|p| p.floor.as_ref().map(|f| (f.rate() / p.base.rate(), p.agent.rate() / f.rate())))
+        .collect();
+    if !floors.is_empty() {
+        let floor: Vec<f64> = floors.iter().map(|f| f.0).collect();
+        let above: Vec<f64> = floors.iter().map(|f| f.1).collect();
+        println!(
+            "    floor (syscall tracepoints on, no program) ratio median {:.3} | agent / floor median {:.3}",
+            stats::median(&floor),
+            stats::median(&above),
+        );
+    }
 }
 
 /// All storms' latencies together.
