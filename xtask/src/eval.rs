@@ -127,7 +127,9 @@ pub fn fuzz(opts: &FuzzOptions) -> Result<()> {
     }
     eprintln!("\n{:<8} {:>12}  result", "target", "executions");
     for r in &runs {
-        let execs = r.executions.map_or_else(|| "-".to_owned(), |n| n.to_string());
+        let execs = r
+            .executions
+            .map_or_else(|| "-".to_owned(), |n| n.to_string());
         let result = match (&r.artifact, r.success) {
             (_, true) => "ok".to_owned(),
             (Some(a), false) => format!("FOUND: {a}"),
@@ -137,7 +139,10 @@ pub fn fuzz(opts: &FuzzOptions) -> Result<()> {
     }
     let failed = runs.iter().filter(|r| !r.success).count();
     if failed > 0 {
-        bail!("{failed} of {} fuzz targets found a crash or failed", runs.len());
+        bail!(
+            "{failed} of {} fuzz targets found a crash or failed",
+            runs.len()
+        );
     }
     Ok(())
 }
@@ -173,8 +178,10 @@ fn executions(log: &str) -> Option<u64> {
 
 /// The input libFuzzer saved for a crash, leak, timeout or out-of-memory.
 fn artifact(log: &str) -> Option<String> {
-    log.lines()
-        .find_map(|l| l.split_once("Test unit written to ").map(|(_, p)| p.trim().to_owned()))
+    log.lines().find_map(|l| {
+        l.split_once("Test unit written to ")
+            .map(|(_, p)| p.trim().to_owned())
+    })
 }
 
 #[cfg(test)]
@@ -185,6 +192,9 @@ mod tests {
         assert_eq!(super::executions(log), Some(123_456));
         assert_eq!(super::artifact(log), None);
         let crash = "==1== ERROR: libFuzzer: deadly signal\nartifact_prefix='/w/fuzz/artifacts/shell/'; Test unit written to /w/fuzz/artifacts/shell/crash-da39\n";
-        assert_eq!(super::artifact(crash).as_deref(), Some("/w/fuzz/artifacts/shell/crash-da39"));
+        assert_eq!(
+            super::artifact(crash).as_deref(),
+            Some("/w/fuzz/artifacts/shell/crash-da39")
+        );
     }
 }

@@ -118,7 +118,11 @@ fn run(command: Command) -> Result<ExitCode> {
             let agent = build::agent(&setup)?;
             let totals = vm_systemd::run(&setup, &agent)?;
             println!("{totals}");
-            Ok(if totals.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if totals.failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Test(opts) => Ok(test::run(&setup, &opts)),
         Command::Bench { which } => bench::run(&setup, &which),
@@ -132,7 +136,11 @@ fn run(command: Command) -> Result<ExitCode> {
                 .arg(util::target_dir().join("debian"))
                 .status()
                 .with_context(|| format!("running {}", script.display()))?;
-            Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if status.success() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
     }
 }

@@ -43,7 +43,10 @@ pub struct Machine<'a> {
 }
 
 /// The machine of the test guests: 1 GiB, the command line as it is.
-pub const DEFAULT_MACHINE: Machine<'static> = Machine { memory_mb: 1024, append: "" };
+pub const DEFAULT_MACHINE: Machine<'static> = Machine {
+    memory_mb: 1024,
+    append: "",
+};
 
 /// Boots `kernel` with `initrd`, copying the console to stdout and `log_path` (written
 /// under a per-process name first, so concurrent runs in one target dir do not mix).
@@ -54,7 +57,14 @@ pub fn boot(
     timeout: Duration,
     first_marker: &str,
 ) -> Result<Boot> {
-    boot_machine(kernel, initrd, log_path, timeout, first_marker, DEFAULT_MACHINE)
+    boot_machine(
+        kernel,
+        initrd,
+        log_path,
+        timeout,
+        first_marker,
+        DEFAULT_MACHINE,
+    )
 }
 
 /// [`boot`] on a given [`Machine`].

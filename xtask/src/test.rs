@@ -44,7 +44,8 @@ pub fn run(setup: &Setup, vm: &vm_test::Options) -> ExitCode {
         vm_test::run_with(setup, vm, agent, &tests).unwrap_or_else(|e| failed("vm tests", &e))
     });
     // The .deb under systemd on 6.12: with the whole run, or when 6.12 is asked for.
-    if let Some(agent) = systemd_agent.filter(|_| vm.kernel.as_deref().is_none_or(|k| k == "6.12")) {
+    if let Some(agent) = systemd_agent.filter(|_| vm.kernel.as_deref().is_none_or(|k| k == "6.12"))
+    {
         totals += util::timed("test: systemd vm", || {
             vm_systemd::run(setup, &agent).unwrap_or_else(|e| failed("systemd vm", &e))
         });

@@ -166,7 +166,10 @@ pub fn report_disk(when: &str, need_gib: f64) {
     let dir = target_dir();
     let Some(free) = free_bytes(&dir) else { return };
     let gib = free as f64 / (1u64 << 30) as f64;
-    note(format_args!("disk {when}: {gib:.1} GiB free for {}", dir.display()));
+    note(format_args!(
+        "disk {when}: {gib:.1} GiB free for {}",
+        dir.display()
+    ));
     if gib < need_gib {
         note(format_args!(
             "WARNING: a whole `cargo xtask test` needs about {need_gib:.0} GiB for the \

@@ -95,24 +95,49 @@ TTYPath=/dev/ttyS0
 /// Builds the `.deb` from `agent`, boots, and judges the report.
 pub fn run(setup: &Setup, agent: &Path) -> Result<Totals> {
     let cache = util::cache_dir()?;
-    let rootfs = util::timed("vm-systemd: root file system", || ensure_rootfs(&cache.join("rootfs")))?;
+    let rootfs = util::timed("vm-systemd: root file system", || {
+        ensure_rootfs(&cache.join("rootfs"))
+    })?;
     let dir = util::target_dir().join("guard-vm-systemd");
     std::fs::create_dir_all(&dir)?;
     let deb = util::timed("vm-systemd: .deb", || build_deb(agent, &dir.join("debian")))?;
     let initrd = dir.join(format!("initramfs-{}.gz", std::process::id()));
-    util::timed("vm-systemd: initramfs", || write_initrd(&rootfs, &deb, &initrd))?;
+    util::timed("vm-systemd: initramfs", || {
+        write_initrd(&rootfs, &deb, &initrd)
+    })?;
     let kernel = kernels::select(&setup.kernels, Some("6.12"))?[0];
     let log = dir.join("console.log");
-    util::note(format_args!("booting {} with systemd; console log: {}", kernel.package, log.display()));
+    util::note(format_args!(
+        "booting {} with systemd; console log: {}",
+        kernel.package,
+        log.display()
+    ));
     // The root file system unpacks into RAM; systemd's start under TCG takes a minute.
     // GUARD_VM_DIAG=1: the script first runs the unit's options one left out at a time
     // (for working on the unit itself).
-    let append = if std::env::var_os("GUARD_VM_DIAG").is_some() { "systemd.show_status=0 guard.diag" } else { "systemd.show_status=0" };
-    let machine = Machine { memory_mb: 2048, append };
-    let boot = qemu::boot_machine(&kernel.vmlinuz, &initrd, &log, Duration::from_secs(900), "GUARD-SYSTEMD-BEGIN", machine);
+    let append = if std::env::var_os("GUARD_VM_DIAG").is_some() {
+        "systemd.show_status=0 guard.diag"
+    } else {
+        "systemd.show_status=0"
+    };
+    let machine = Machine {
+        memory_mb: 2048,
+        append,
+    };
+    let boot = qemu::boot_machine(
+        &kernel.vmlinuz,
+        &initrd,
+        &log,
+        Duration::from_secs(900),
+        "GUARD-SYSTEMD-BEGIN",
+        machine,
+    );
     let _ = std::fs::remove_file(&initrd);
     let boot = boot?;
-    util::note(format_args!("vm-systemd: guest ran {:.0}s", boot.elapsed.as_secs_f64()));
+    util::note(format_args!(
+        "vm-systemd: guest ran {:.0}s",
+        boot.elapsed.as_secs_f64()
+    ));
     Ok(judge(&boot.log, boot.timed_out))
 }
 
@@ -121,7 +146,10 @@ fn judge(log: &str, timed_out: bool) -> Totals {
     let mut totals = Totals::default();
     for name in CHECKS {
         let needle = format!("GUARD-SYSTEMD-RESULT name={name} ok=");
-        let ok = log.lines().rev().find_map(|l| l.split_once(&needle).map(|(_, v)| v.trim_start().starts_with('1')));
+        let ok = log.lines().rev().find_map(|l| {
+            l.split_once(&needle)
+                .map(|(_, v)| v.trim_start().starts_with('1'))
+        });
         match ok {
             Some(true) => totals += Totals::PASS,
             Some(false) => {
@@ -135,10 +163,16 @@ fn judge(log: &str, timed_out: bool) -> Totals {
         }
     }
     if !log.contains("GUARD-SYSTEMD-DONE") {
-        util::note(format_args!("FAILED: vm-systemd: the guest script did not finish{}", if timed_out { " (timed out)" } else { "" }));
+        util::note(format_args!(
+            "FAILED: vm-systemd: the guest script did not finish{}",
+            if timed_out { " (timed out)" } else { "" }
+        ));
         totals += Totals::FAIL;
     }
-    util::note(format_args!("vm-systemd: {} passed, {} failed", totals.passed, totals.failed));
+    util::note(format_args!(
+        "vm-systemd: {} passed, {} failed",
+        totals.passed, totals.failed
+    ));
     totals
 }
 
@@ -157,7 +191,10 @@ fn ensure_rootfs(dir: &Path) -> Result<PathBuf> {
     if tree.exists() {
         std::fs::remove_dir_all(&tree).with_context(|| format!("removing {}", tree.display()))?;
     }
-    util::note(format_args!("debootstrap {SUITE} ({INCLUDE}) into {} (about a minute)", tree.display()));
+    util::note(format_args!(
+        "debootstrap {SUITE} ({INCLUDE}) into {} (about a minute)",
+        tree.display()
+    ));
     let out = Command::new("debootstrap")
         .args(["--variant=minbase", &format!("--include={INCLUDE}"), SUITE])
         .arg(&tree)
@@ -165,7 +202,11 @@ fn ensure_rootfs(dir: &Path) -> Result<PathBuf> {
         .output()
         .context("running debootstrap (apt install debootstrap)")?;
     if !out.status.success() {
-        bail!("debootstrap failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "debootstrap failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     trim(&tree)?;
     let partial = archive.with_extension("cpio.partial");
@@ -188,7 +229,14 @@ fn ensure_rootfs(dir: &Path) -> Result<PathBuf> {
 
 /// Drops what a test boot does not need, and what would only slow it down or fail.
 fn trim(tree: &Path) -> Result<()> {
-    for dir in ["usr/share/doc", "usr/share/man", "usr/share/locale", "usr/share/info", "var/cache/apt", "var/lib/apt/lists"] {
+    for dir in [
+        "usr/share/doc",
+        "usr/share/man",
+        "usr/share/locale",
+        "usr/share/info",
+        "var/cache/apt",
+        "var/lib/apt/lists",
+    ] {
         let d = tree.join(dir);
         if d.exists() {
             std::fs::remove_dir_all(&d)?;
@@ -207,7 +255,11 @@ fn trim(tree: &Path) -> Result<()> {
 fn build_deb(agent: &Path, out: &Path) -> Result<PathBuf> {
     let script = util::workspace_root().join("deploy/debian/build-deb.sh");
     let text = output(Command::new(&script).arg(agent).arg(out))?;
-    let path = text.lines().last().map(PathBuf::from).context("build-deb.sh printed nothing")?;
+    let path = text
+        .lines()
+        .last()
+        .map(PathBuf::from)
+        .context("build-deb.sh printed nothing")?;
     if !path.exists() {
         bail!("build-deb.sh said {} but it does not exist", path.display());
     }
@@ -221,10 +273,22 @@ fn write_initrd(rootfs: &Path, deb: &Path, out: &Path) -> Result<()> {
     overlay.host_file("/guard/guard-agent.deb", deb, 0o644);
     overlay.bytes("/init", INIT, 0o755);
     overlay.bytes("/guard/guard-systemd-test.sh", SCRIPT, 0o755);
-    overlay.bytes("/etc/systemd/system/guard-vm-test.service", TEST_UNIT, 0o644);
-    overlay.symlink("/etc/systemd/system/multi-user.target.wants/guard-vm-test.service", "../guard-vm-test.service");
+    overlay.bytes(
+        "/etc/systemd/system/guard-vm-test.service",
+        TEST_UNIT,
+        0o644,
+    );
+    overlay.symlink(
+        "/etc/systemd/system/multi-user.target.wants/guard-vm-test.service",
+        "../guard-vm-test.service",
+    );
     let file = File::create(out).with_context(|| format!("creating {}", out.display()))?;
-    let mut gzip = Command::new("gzip").args(["-1", "-n", "-c"]).stdin(Stdio::piped()).stdout(file).spawn().context("starting gzip")?;
+    let mut gzip = Command::new("gzip")
+        .args(["-1", "-n", "-c"])
+        .stdin(Stdio::piped())
+        .stdout(file)
+        .spawn()
+        .context("starting gzip")?;
     {
         let mut stdin = io::BufWriter::new(gzip.stdin.take().context("gzip stdin")?);
         io::copy(&mut File::open(rootfs)?, &mut stdin)?;
@@ -253,13 +317,41 @@ mod tests {
 
     #[test]
     fn judging_counts_missing_failed_and_unfinished() {
-        let all: String = CHECKS.iter().map(|c| format!("GUARD-SYSTEMD-RESULT name={c} ok=1\n")).collect();
+        let all: String = CHECKS
+            .iter()
+            .map(|c| format!("GUARD-SYSTEMD-RESULT name={c} ok=1\n"))
+            .collect();
         let done = format!("{all}GUARD-SYSTEMD-DONE\n");
-        assert_eq!(judge(&done, false), Totals { passed: CHECKS.len() as u64, failed: 0 });
+        assert_eq!(
+            judge(&done, false),
+            Totals {
+                passed: CHECKS.len() as u64,
+                failed: 0
+            }
+        );
         let one_failed = done.replace("name=unload ok=1", "name=unload ok=0");
-        assert_eq!(judge(&one_failed, false), Totals { passed: CHECKS.len() as u64 - 1, failed: 1 });
+        assert_eq!(
+            judge(&one_failed, false),
+            Totals {
+                passed: CHECKS.len() as u64 - 1,
+                failed: 1
+            }
+        );
         let missing = done.replace("GUARD-SYSTEMD-RESULT name=stop ok=1\n", "");
-        assert_eq!(judge(&missing, false), Totals { passed: CHECKS.len() as u64 - 1, failed: 1 });
-        assert_eq!(judge(&all, true), Totals { passed: CHECKS.len() as u64, failed: 1 }, "no DONE line");
+        assert_eq!(
+            judge(&missing, false),
+            Totals {
+                passed: CHECKS.len() as u64 - 1,
+                failed: 1
+            }
+        );
+        assert_eq!(
+            judge(&all, true),
+            Totals {
+                passed: CHECKS.len() as u64,
+                failed: 1
+            },
+            "no DONE line"
+        );
     }
 }

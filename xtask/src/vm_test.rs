@@ -72,7 +72,8 @@ pub fn run_with(
     // Per process: other runs may share this target directory.
     let initrd = dir.join(format!("initramfs-{}.gz", std::process::id()));
     let selected = kernels::select(&setup.kernels, opts.kernel.as_deref())?;
-    let modules: Vec<(String, Vec<u8>)> = selected.iter().filter_map(|k| ram_disk_module(k)).collect();
+    let modules: Vec<(String, Vec<u8>)> =
+        selected.iter().filter_map(|k| ram_disk_module(k)).collect();
     let payload = Payload {
         agent: agent.as_deref(),
         tests,
@@ -111,7 +112,11 @@ fn ram_disk_module(kernel: &Kernel) -> Option<(String, Vec<u8>)> {
     let data = if dir.join("brd.ko").exists() {
         std::fs::read(dir.join("brd.ko")).ok()?
     } else {
-        let out = std::process::Command::new("xz").arg("-dc").arg(dir.join("brd.ko.xz")).output().ok()?;
+        let out = std::process::Command::new("xz")
+            .arg("-dc")
+            .arg(dir.join("brd.ko.xz"))
+            .output()
+            .ok()?;
         out.status.success().then_some(out.stdout)?
     };
     Some((format!("/lib/modules/{release}/brd.ko"), data))
@@ -156,7 +161,9 @@ impl Guest<'_> {
         if !crashed {
             return Ok(totals);
         }
-        let kept = self.dir.join(format!("console-{}.crash.log", kernel.series));
+        let kept = self
+            .dir
+            .join(format!("console-{}.crash.log", kernel.series));
         let _ = std::fs::rename(&log, &kept);
         eprintln!(
             "[xtask] vm {}: the guest kernel crashed (see {}); booting it again, once",
@@ -206,13 +213,20 @@ impl Guest<'_> {
             totals += Totals::FAIL;
         }
         util::note(format_args!("vm {}: {totals}", kernel.series));
-        Ok((totals, kernel_crashed(&boot.log, boot.timed_out, report.done)))
+        Ok((
+            totals,
+            kernel_crashed(&boot.log, boot.timed_out, report.done),
+        ))
     }
 }
 
 /// Whether the guest's own kernel died (an Oops or panic before the run finished).
 fn kernel_crashed(log: &str, timed_out: bool, done: bool) -> bool {
-    !done && !timed_out && log.lines().any(|l| l.contains("Kernel panic - not syncing") || l.contains("Oops: "))
+    !done
+        && !timed_out
+        && log
+            .lines()
+            .any(|l| l.contains("Kernel panic - not syncing") || l.contains("Oops: "))
 }
 
 /// Checks that the guest's doctor found BPF LSM usable; prints why not otherwise.
@@ -279,9 +293,19 @@ mod tests {
     fn only_a_guest_kernel_crash_is_retried() {
         let oops = "test x ... [  153.650811] Oops: int3: 0000 [#1] PREEMPT SMP NOPTI\n[  153.653735] Kernel panic - not syncing: Fatal exception\n";
         assert!(kernel_crashed(oops, false, false));
-        assert!(!kernel_crashed(oops, true, false), "a timeout is a failure, not retried");
+        assert!(
+            !kernel_crashed(oops, true, false),
+            "a timeout is a failure, not retried"
+        );
         assert!(!kernel_crashed(oops, false, true), "a finished run stands");
-        assert!(!kernel_crashed("test x ... FAILED\nGUARD-VM-RESULT name=x rc=101\n", false, false), "a failed test is not a crash");
+        assert!(
+            !kernel_crashed(
+                "test x ... FAILED\nGUARD-VM-RESULT name=x rc=101\n",
+                false,
+                false
+            ),
+            "a failed test is not a crash"
+        );
         // softlockup_panic=1 on the command line turns a lockup into a panic.
         let lockup = "test m ... [   52.572216] watchdog: BUG: soft lockup - CPU#0 stuck for 26s! [guard-agent:170]\n[   52.6] Kernel panic - not syncing: softlockup: hung tasks\n";
         assert!(kernel_crashed(lockup, false, false));

@@ -93,7 +93,14 @@ pub fn run(agent_bin: &Path, opts: &super::ExecOptions) -> Result<ExitCode> {
     let mut results = Results::new();
     for round in 0..opts.rounds {
         for (i, case) in CASES.iter().enumerate() {
-            let pair = pair(agent_bin, &names, *case, duration, (round + i) % 2 == 1, floor)?;
+            let pair = pair(
+                agent_bin,
+                &names,
+                *case,
+                duration,
+                (round + i) % 2 == 1,
+                floor,
+            )?;
             report::round_line(round + 1, *case, &pair);
             results.entry(*case).or_default().push(pair);
         }
@@ -140,7 +147,12 @@ fn pair(
         let base = baseline()?;
         let floor = floor()?;
         let (agent, cost) = with_agent(bin, names, case, duration)?;
-        Ok(Pair { base, floor, agent, cost })
+        Ok(Pair {
+            base,
+            floor,
+            agent,
+            cost,
+        })
     }
 }
 

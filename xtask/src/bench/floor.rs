@@ -18,7 +18,10 @@ use anyhow::{Context as _, Result, bail};
 
 /// Tracepoints whose counters switch the slow path on (never hit by the storm).
 const TRACEPOINTS: [&str; 2] = ["syscalls/sys_enter_getppid", "syscalls/sys_exit_getppid"];
-const TRACEFS: [&str; 2] = ["/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"];
+const TRACEFS: [&str; 2] = [
+    "/sys/kernel/tracing/events",
+    "/sys/kernel/debug/tracing/events",
+];
 
 /// `PERF_TYPE_TRACEPOINT`.
 const PERF_TYPE_TRACEPOINT: u32 = 2;
@@ -32,15 +35,23 @@ pub struct SyscallTracing {
 
 impl SyscallTracing {
     pub fn enable() -> Result<Self> {
-        let counters = TRACEPOINTS.iter().map(|tp| counter(tracepoint_id(tp)?)).collect::<Result<_>>()?;
-        Ok(Self { _counters: counters })
+        let counters = TRACEPOINTS
+            .iter()
+            .map(|tp| counter(tracepoint_id(tp)?))
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            _counters: counters,
+        })
     }
 }
 
 fn tracepoint_id(tp: &str) -> Result<u64> {
     for root in TRACEFS {
         if let Ok(id) = fs::read_to_string(format!("{root}/{tp}/id")) {
-            return id.trim().parse().with_context(|| format!("id of tracepoint {tp}"));
+            return id
+                .trim()
+                .parse()
+                .with_context(|| format!("id of tracepoint {tp}"));
         }
     }
     bail!("tracepoint {tp} not found under {TRACEFS:?} (is tracefs mounted?)")
@@ -54,9 +65,19 @@ fn counter(id: u64) -> Result<OwnedFd> {
     attr[0] = u64::from(PERF_TYPE_TRACEPOINT) | (u64::from(ATTR_SIZE) << 32);
     attr[1] = id;
     // SAFETY: a valid attr of the size it declares; pid -1 with cpu 0 (needs root).
-    let fd = unsafe { libc::syscall(libc::SYS_perf_event_open, attr.as_ptr(), -1i32, 0i32, -1i32, 0u64) };
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_perf_event_open,
+            attr.as_ptr(),
+            -1i32,
+            0i32,
+            -1i32,
+            0u64,
+        )
+    };
     if fd < 0 {
-        return Err(std::io::Error::last_os_error()).context("perf_event_open on a syscall tracepoint");
+        return Err(std::io::Error::last_os_error())
+            .context("perf_event_open on a syscall tracepoint");
     }
     // SAFETY: a new descriptor we own.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
@@ -83,7 +104,10 @@ mod tests {
         unsafe {
             let mut set: libc::cpu_set_t = std::mem::zeroed();
             libc::CPU_SET(0, &mut set);
-            assert_eq!(libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set), 0);
+            assert_eq!(
+                libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set),
+                0
+            );
         }
         let tracing = SyscallTracing::enable().unwrap();
         for _ in 0..5 {
@@ -93,6 +117,10 @@ mod tests {
         let mut count = [0u8; 8];
         let mut fd = fs::File::from(tracing._counters[0].try_clone().unwrap());
         fd.read_exact(&mut count).unwrap();
-        assert!(u64::from_ne_bytes(count) >= 5, "counted {}", u64::from_ne_bytes(count));
+        assert!(
+            u64::from_ne_bytes(count) >= 5,
+            "counted {}",
+            u64::from_ne_bytes(count)
+        );
     }
 }

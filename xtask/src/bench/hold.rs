@@ -44,7 +44,10 @@ pub fn run(agent_bin: &Path, opts: &HoldOptions) -> Result<ExitCode> {
     )?;
     let out = dir.join("events.jsonl");
     let log = dir.join("agent.log");
-    let _ = Command::new(agent_bin).arg("unload").stderr(Stdio::null()).status();
+    let _ = Command::new(agent_bin)
+        .arg("unload")
+        .stderr(Stdio::null())
+        .status();
     let mut agent = Command::new(agent_bin)
         .args(["run", "--policy"])
         .arg(&policy)
@@ -56,7 +59,10 @@ pub fn run(agent_bin: &Path, opts: &HoldOptions) -> Result<ExitCode> {
     while !std::fs::read_to_string(&log)?.contains("capture attached") {
         if Instant::now() > deadline || agent.try_wait()?.is_some() {
             let _ = agent.kill();
-            bail!("the agent did not attach: {}", std::fs::read_to_string(&log)?);
+            bail!(
+                "the agent did not attach: {}",
+                std::fs::read_to_string(&log)?
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -99,12 +105,28 @@ pub fn run(agent_bin: &Path, opts: &HoldOptions) -> Result<ExitCode> {
     let b = Latency::of(&mut base);
     let p = Latency::of(&mut parked);
     println!("bench hold: {} commands per uid, interleaved", opts.count);
-    println!("  not held (enforce uid): p50 {:>8.0} us  p99 {:>8.0} us", b.p50_us, b.p99_us);
-    println!("  held (strict uid):      p50 {:>8.0} us  p99 {:>8.0} us", h.p50_us, h.p99_us);
-    println!("  ratio held/not held:    p50 {:>8.2}     p99 {:>8.2}", h.p50_us / b.p50_us, h.p99_us / b.p99_us);
-    println!("  time parked (agent):    p50 {:>8.0} us  p99 {:>8.0} us  ({verdicts} verdicts)", p.p50_us, p.p99_us);
+    println!(
+        "  not held (enforce uid): p50 {:>8.0} us  p99 {:>8.0} us",
+        b.p50_us, b.p99_us
+    );
+    println!(
+        "  held (strict uid):      p50 {:>8.0} us  p99 {:>8.0} us",
+        h.p50_us, h.p99_us
+    );
+    println!(
+        "  ratio held/not held:    p50 {:>8.2}     p99 {:>8.2}",
+        h.p50_us / b.p50_us,
+        h.p99_us / b.p99_us
+    );
+    println!(
+        "  time parked (agent):    p50 {:>8.0} us  p99 {:>8.0} us  ({verdicts} verdicts)",
+        p.p50_us, p.p99_us
+    );
     if verdicts != opts.count {
-        note(format_args!("expected {} hold verdicts, saw {verdicts}", opts.count));
+        note(format_args!(
+            "expected {} hold verdicts, saw {verdicts}",
+            opts.count
+        ));
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(ExitCode::SUCCESS)

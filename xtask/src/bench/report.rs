@@ -20,7 +20,10 @@ pub fn round_line(round: usize, case: Case, pair: &Pair) {
         Latency::of(&mut base.latencies_ns.clone()),
         Latency::of(&mut agent.latencies_ns.clone()),
     );
-    let floor = pair.floor.as_ref().map_or_else(|| "n/a".into(), |f| format!("{:.3}", f.rate() / base.rate()));
+    let floor = pair.floor.as_ref().map_or_else(
+        || "n/a".into(),
+        |f| format!("{:.3}", f.rate() / base.rate()),
+    );
     println!(
         "round {round:>2} {:<13} w={} | base {:>7.0}/s p99 {:>6.0}us | agent {:>7.0}/s p99 {:>6.0}us | ratio {:.3} | floor {floor} | captured {} | dropped {} | bpf {} | cpu {}",
         case.shape.label(),
@@ -107,7 +110,11 @@ fn print_costs(pairs: &[Pair], base_p99: f64, agent_p99: f64) {
     );
     let floors: Vec<(f64, f64)> = pairs
         .iter()
-        .filter_map(|p| p.floor.as_ref().map(|f| (f.rate() / p.base.rate(), p.agent.rate() / f.rate())))
+        .filter_map(|p| {
+            p.floor
+                .as_ref()
+                .map(|f| (f.rate() / p.base.rate(), p.agent.rate() / f.rate()))
+        })
         .collect();
     if !floors.is_empty() {
         let floor: Vec<f64> = floors.iter().map(|f| f.0).collect();
