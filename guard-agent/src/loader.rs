@@ -119,9 +119,9 @@ fn stash_slots(config: &LoadConfig) -> u32 {
         std::fs::read_to_string("/proc/sys/kernel/pid_max")
             .ok()
             .and_then(|s| s.trim().parse::<u32>().ok())
-            .unwrap_or(guard_common::event::STASH_SLOTS_MAX)
+            .unwrap_or(guard_common::config::STASH_SLOTS_MAX)
     });
-    wanted.clamp(1, guard_common::event::STASH_SLOTS_MAX)
+    wanted.clamp(1, guard_common::config::STASH_SLOTS_MAX)
 }
 
 /// Creates the maps and programs (not yet attached).

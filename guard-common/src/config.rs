@@ -84,3 +84,7 @@ const _: () = assert!(size_of::<KernelOffsets>() == 28 * 4);
 #[cfg(feature = "user")]
 // SAFETY: only u32 fields, no padding.
 unsafe impl aya::Pod for KernelOffsets {}
+
+/// The most slots the loader gives the tid-indexed exec stash (48 bytes each); threads
+/// with a larger tid use the stash's hash map.
+pub const STASH_SLOTS_MAX: u32 = 65536;

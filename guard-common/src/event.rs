@@ -158,10 +158,6 @@ pub struct ExecStash {
 
 const _: () = assert!(size_of::<ExecStash>() == 40);
 
-/// The most slots the tid-indexed stash array gets (48 bytes each); threads with a
-/// larger tid use the stash's hash map.
-pub const STASH_SLOTS_MAX: u32 = 65536;
-
 /// Indices of the per-CPU counters array (`COUNTERS`).
 pub mod counter {
     /// Records lost because the ring buffer was full.

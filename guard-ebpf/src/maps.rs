@@ -12,7 +12,7 @@ use guard_common::event::{ExecScratch, ExecStash, counter};
 pub static EVENTS: RingBuf = RingBuf::with_byte_size(16 * 1024 * 1024, 0);
 
 /// Per-thread pointers from `sys_enter_execve(at)`, in slot `tid`. The loader sizes it
-/// to the kernel's `pid_max` (at most `guard_common::event::STASH_SLOTS_MAX`), so no two
+/// to the kernel's `pid_max` (at most `guard_common::config::STASH_SLOTS_MAX`), so no two
 /// live threads share a slot and only the thread itself reads or writes its own: an
 /// array lookup the verifier inlines, with no lock and no atomics, where a hash insert
 /// takes a bucket lock and a free-list element. This halves the stash's cost per exec.
