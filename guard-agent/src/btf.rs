@@ -4,7 +4,7 @@
 //! here at start-up and handed to them as a load-time global.
 
 use btf_rs::{Btf, Type};
-use guard_common::config::{KernelOffsets, OFFSET_MISSING};
+use guard_common::config::{DENTRY_SPAN_MAX, KernelOffsets, OFFSET_MISSING};
 
 /// Where the kernel exposes its own BTF.
 pub const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
@@ -46,6 +46,16 @@ impl KernelBtf {
     /// names, each optionally indexed (`pids[3]`, `numbers[0].nr`); fields inside
     /// anonymous structs and unions are found as if they were direct members.
     pub fn offset(&self, strukt: &str, path: &str) -> Result<u32, BtfError> {
+        Ok(self.locate(strukt, path)?.0)
+    }
+
+    /// Byte offset and size of `path` inside `struct strukt` (as [`Self::offset`]).
+    pub fn field(&self, strukt: &str, path: &str) -> Result<(u32, u32), BtfError> {
+        let (offset, ty) = self.locate(strukt, path)?;
+        Ok((offset, self.size_of(&ty)?))
+    }
+
+    fn locate(&self, strukt: &str, path: &str) -> Result<(u32, Type), BtfError> {
         let mut ty = self.find_struct(strukt)?;
         let mut total_bits = 0u32;
         for part in path.split('.') {
@@ -64,7 +74,7 @@ impl KernelBtf {
                 ty = elem;
             }
         }
-        Ok(total_bits / 8)
+        Ok((total_bits / 8, ty))
     }
 
     /// Like [`Self::offset`], but a missing struct or field becomes `OFFSET_MISSING`.
@@ -147,6 +157,10 @@ fn split_index(part: &str) -> (&str, Option<u32>) {
 /// others are required.
 pub fn kernel_offsets(btf: &KernelBtf) -> Result<KernelOffsets, BtfError> {
     let o = |s: &str, f: &str| btf.offset(s, f);
+    let d_parent = o("dentry", "d_parent")?;
+    let d_name = o("dentry", "d_name.name")?;
+    let d_name_len = btf.offset_or_missing("dentry", "d_name.len");
+    let iname = btf.field("dentry", "d_iname").or_else(|_| btf.field("dentry", "d_shortname")).ok();
     Ok(KernelOffsets {
         task_real_parent: o("task_struct", "real_parent")?,
         task_tgid: o("task_struct", "tgid")?,
@@ -170,13 +184,40 @@ pub fn kernel_offsets(btf: &KernelBtf) -> Result<KernelOffsets, BtfError> {
         file_f_path: o("file", "f_path")?,
         path_mnt: o("path", "mnt")?,
         path_dentry: o("path", "dentry")?,
-        dentry_d_parent: o("dentry", "d_parent")?,
-        dentry_name: o("dentry", "d_name.name")?,
+        dentry_d_parent: d_parent,
+        dentry_name: d_name,
         vfsmount_mnt_root: o("vfsmount", "mnt_root")?,
         mount_mnt: o("mount", "mnt")?,
         mount_mnt_parent: o("mount", "mnt_parent")?,
         mount_mnt_mountpoint: o("mount", "mnt_mountpoint")?,
+        dentry_name_len: d_name_len,
+        dentry_iname: iname.map_or(OFFSET_MISSING, |(at, _)| at),
+        dentry_span: dentry_span(d_parent, d_name, d_name_len, iname),
+        task_pid: o("task_struct", "pid")?,
+        cred_uid: o("cred", "uid")?,
+        cred_gid: o("cred", "gid")?,
+        // The default hierarchy's cgroup id (what bpf_get_current_cgroup_id returns);
+        // without CONFIG_CGROUPS the programs use that helper instead.
+        task_cgroups: btf.offset_or_missing("task_struct", "cgroups"),
+        css_set_dfl_cgrp: btf.offset_or_missing("css_set", "dfl_cgrp"),
+        cgroup_kn: btf.offset_or_missing("cgroup", "kn"),
+        kernfs_node_id: btf.offset_or_missing("kernfs_node", "id"),
     })
+}
+
+/// How many bytes from `d_parent` cover the name's pointer, its length and the inline
+/// name, when all lie after `d_parent` within `DENTRY_SPAN_MAX` bytes (true of every
+/// kernel since the inline name moved next to `d_name`); else `OFFSET_MISSING`.
+fn dentry_span(d_parent: u32, d_name: u32, d_name_len: u32, iname: Option<(u32, u32)>) -> u32 {
+    let Some((at, size)) = iname else { return OFFSET_MISSING };
+    if d_name_len == OFFSET_MISSING || size == 0 || [d_name, d_name_len, at].iter().any(|&o| o < d_parent) {
+        return OFFSET_MISSING;
+    }
+    let span = at + size - d_parent;
+    if span > DENTRY_SPAN_MAX || d_name + 8 - d_parent > span || d_name_len + 4 - d_parent > span {
+        return OFFSET_MISSING;
+    }
+    span
 }
 
 #[cfg(test)]
@@ -200,5 +241,21 @@ mod tests {
         assert_eq!(off.mm_arg_end - off.mm_arg_start, 8, "arg_start and arg_end are adjacent");
         assert_eq!(btf.offset("path", "dentry").unwrap(), 8, "struct path is {{mnt, dentry}}");
         assert!(btf.offset("task_struct", "no_such_field").is_err());
+        // Every kernel we run on keeps the inline name next to d_name: one read a step.
+        assert_ne!(off.dentry_span, OFFSET_MISSING, "the path walk reads a dentry at once");
+        assert!(off.dentry_iname > off.dentry_name && off.dentry_name_len > off.dentry_d_parent);
+    }
+
+    #[test]
+    fn dentry_span_covers_name_and_inline_name_or_is_missing() {
+        // 6.1: d_parent@24, d_name{hash, len, name}@32, d_inode@48, d_iname[32]@56.
+        assert_eq!(dentry_span(24, 40, 36, Some((56, 32))), 64);
+        // 6.12 and later: a 40-byte inline name.
+        assert_eq!(dentry_span(24, 40, 36, Some((56, 40))), 72);
+        // No inline name, a name before d_parent, or too far apart: the two-read walk.
+        assert_eq!(dentry_span(24, 40, 36, None), OFFSET_MISSING);
+        assert_eq!(dentry_span(24, 16, 36, Some((56, 40))), OFFSET_MISSING);
+        assert_eq!(dentry_span(24, 40, 36, Some((24 + DENTRY_SPAN_MAX, 8))), OFFSET_MISSING);
+        assert_eq!(dentry_span(24, 40, OFFSET_MISSING, Some((56, 40))), OFFSET_MISSING);
     }
 }

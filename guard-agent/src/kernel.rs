@@ -23,11 +23,11 @@ use std::{
 use aya::{
     Ebpf,
     maps::{Map, MapData},
-    programs::{Lsm, RawTracePoint, TracePoint, links::FdLink},
+    programs::{BtfTracePoint, Lsm, RawTracePoint, TracePoint, links::FdLink},
 };
 use guard_common::{PIN_ROOT, enforce::path};
 
-use crate::loader::{self, LSM_PROGRAMS, LIFECYCLE_TRACEPOINTS, LoadConfig, LoadError, RAW_TRACEPOINTS, TRACEPOINTS, program};
+use crate::loader::{self, LSM_PROGRAMS, LIFECYCLE_TRACEPOINTS, LoadConfig, LoadError, BTF_TRACEPOINTS, TRACEPOINTS, program};
 
 /// The LSM program's name (its link's pin name too).
 pub const LSM_PROGRAM: &str = "bprm_check_security";
@@ -153,7 +153,16 @@ impl Kernel {
             pin_link(fd, &links, name)?;
             prog.pin(progs.join(name)).map_err(|source| LoadError::Pin { path: format!("program {name}"), source })?;
         }
-        for (name, tp) in RAW_TRACEPOINTS.into_iter().chain(LIFECYCLE_TRACEPOINTS) {
+        let btf = loader::kernel_btf()?;
+        for (name, tp) in BTF_TRACEPOINTS {
+            let prog: &mut BtfTracePoint = program(ebpf, name)?;
+            loader::load_logged(name, || prog.load(tp, &btf))?;
+            let id = prog.attach().map_err(|source| LoadError::Program { name, action: "attach", source })?;
+            let link = prog.take_link(id).map_err(|source| LoadError::Program { name, action: "take link", source })?;
+            pin_link(link.into(), &links, name)?;
+            prog.pin(progs.join(name)).map_err(|source| LoadError::Pin { path: format!("program {name}"), source })?;
+        }
+        for (name, tp) in LIFECYCLE_TRACEPOINTS {
             let prog: &mut RawTracePoint = program(ebpf, name)?;
             loader::load_logged(name, || prog.load())?;
             let id = prog.attach(tp).map_err(|source| LoadError::Program { name, action: "attach", source })?;

@@ -5,7 +5,7 @@ use std::io;
 use aya::{
     Ebpf, EbpfError, EbpfLoader,
     maps::{MapData, PerCpuArray},
-    programs::{ProgramError, RawTracePoint, TracePoint},
+    programs::{BtfTracePoint, ProgramError, TracePoint},
 };
 use guard_common::{config::KernelOffsets, event::counter};
 
@@ -21,8 +21,8 @@ pub const TRACEPOINTS: [(&str, &str); 4] = [
     ("sys_exit_execve", "syscalls"),
     ("sys_exit_execveat", "syscalls"),
 ];
-/// Raw tracepoint programs: (program name, tracepoint).
-pub const RAW_TRACEPOINTS: [(&str, &str); 1] = [("sched_process_exec", "sched_process_exec")];
+/// BTF tracepoint programs (typed arguments): (program name, tracepoint).
+pub const BTF_TRACEPOINTS: [(&str, &str); 1] = [("sched_process_exec", "sched_process_exec")];
 /// Lifecycle raw tracepoints (the quarantine follows forks and ends at exit). Only the
 /// agent attaches them, pinned: `doctor`'s unpinned test attachment leaves them out,
 /// since on 6.1 a process exiting with a link on `sched_process_exit` still open locked
@@ -34,7 +34,7 @@ pub const LSM_PROGRAMS: [&str; 2] = ["bprm_check_security", "task_kill"];
 
 /// Names of the capture programs, as the kernel reports them (first 15 bytes).
 pub fn program_names() -> impl Iterator<Item = &'static str> {
-    TRACEPOINTS.iter().chain(&RAW_TRACEPOINTS).chain(&LIFECYCLE_TRACEPOINTS).map(|(n, _)| *n)
+    TRACEPOINTS.iter().chain(&BTF_TRACEPOINTS).chain(&LIFECYCLE_TRACEPOINTS).map(|(n, _)| *n)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -133,6 +133,7 @@ pub fn load(config: &LoadConfig) -> Result<Ebpf, LoadError> {
     tracing::info!(slots, "exec stash slots indexed by tid");
     let ebpf = EbpfLoader::new()
         .override_global("OFFSETS", &offsets, true)
+        .override_global("WAKE_AT", &u64::from(config.ring_bytes / 4), true)
         .map_max_entries("SCRATCH", cpus as u32)
         .map_max_entries("EVENTS", config.ring_bytes)
         .map_max_entries("STASH", slots)
@@ -149,14 +150,20 @@ pub fn attach_capture(ebpf: &mut Ebpf) -> Result<(), LoadError> {
         log_load(name, started, prog.info().ok());
         prog.attach(category, name).map_err(|source| LoadError::Program { name, action: "attach", source })?;
     }
-    for (name, tp) in RAW_TRACEPOINTS {
-        let prog: &mut RawTracePoint = program(ebpf, name)?;
+    let btf = kernel_btf()?;
+    for (name, tp) in BTF_TRACEPOINTS {
+        let prog: &mut BtfTracePoint = program(ebpf, name)?;
         let started = std::time::Instant::now();
-        prog.load().map_err(|source| LoadError::Program { name, action: "load", source })?;
+        prog.load(tp, &btf).map_err(|source| LoadError::Program { name, action: "load", source })?;
         log_load(name, started, prog.info().ok());
-        prog.attach(tp).map_err(|source| LoadError::Program { name, action: "attach", source })?;
+        prog.attach().map_err(|source| LoadError::Program { name, action: "attach", source })?;
     }
     Ok(())
+}
+
+/// The running kernel's BTF, as aya needs it to load typed programs.
+pub fn kernel_btf() -> Result<aya::Btf, LoadError> {
+    aya::Btf::from_sys_fs().map_err(|e| LoadError::Io { what: format!("kernel BTF: {e}"), source: io::Error::other(e.to_string()) })
 }
 
 /// Loads one program, logging the time and the verifier's instruction count.
@@ -211,7 +218,7 @@ pub fn choose_path(ebpf: &mut Ebpf) -> (u8, String) {
 /// Loads the LSM programs: `bprm_check_security` decides the path; `task_kill` (the
 /// guard on held processes) is an addition, and the path stays LSM without it.
 fn load_lsm(ebpf: &mut Ebpf) -> Result<(), LoadError> {
-    let btf = aya::Btf::from_sys_fs().map_err(|e| LoadError::Io { what: format!("kernel BTF: {e}"), source: io::Error::other(e.to_string()) })?;
+    let btf = kernel_btf()?;
     for (i, name) in LSM_PROGRAMS.into_iter().enumerate() {
         let prog: &mut aya::programs::Lsm = program(ebpf, name)?;
         match prog.load(name, &btf) {

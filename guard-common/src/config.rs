@@ -43,7 +43,26 @@ pub struct KernelOffsets {
     pub mount_mnt: u32,
     pub mount_mnt_parent: u32,
     pub mount_mnt_mountpoint: u32,
+    /// `dentry.d_name.len`.
+    pub dentry_name_len: u32,
+    /// The dentry's inline name buffer (`d_iname`, `d_shortname` since 6.14), where
+    /// names shorter than it are kept.
+    pub dentry_iname: u32,
+    /// Bytes from `d_parent` to the end of the inline name when the path walk can read
+    /// the parent, the name's pointer and length and the inline name in one read
+    /// (at most [`DENTRY_SPAN_MAX`]); `OFFSET_MISSING` when the layout does not allow it.
+    pub dentry_span: u32,
+    pub task_pid: u32,
+    pub cred_uid: u32,
+    pub cred_gid: u32,
+    pub task_cgroups: u32,
+    pub css_set_dfl_cgrp: u32,
+    pub cgroup_kn: u32,
+    pub kernfs_node_id: u32,
 }
+
+/// The most the path walk reads of a dentry at once (see `KernelOffsets::dentry_span`).
+pub const DENTRY_SPAN_MAX: u32 = 96;
 
 impl KernelOffsets {
     /// All offsets missing: the programs then report only what needs no struct reads.
@@ -76,10 +95,20 @@ impl KernelOffsets {
         mount_mnt: OFFSET_MISSING,
         mount_mnt_parent: OFFSET_MISSING,
         mount_mnt_mountpoint: OFFSET_MISSING,
+        dentry_name_len: OFFSET_MISSING,
+        dentry_iname: OFFSET_MISSING,
+        dentry_span: OFFSET_MISSING,
+        task_pid: OFFSET_MISSING,
+        cred_uid: OFFSET_MISSING,
+        cred_gid: OFFSET_MISSING,
+        task_cgroups: OFFSET_MISSING,
+        css_set_dfl_cgrp: OFFSET_MISSING,
+        cgroup_kn: OFFSET_MISSING,
+        kernfs_node_id: OFFSET_MISSING,
     };
 }
 
-const _: () = assert!(size_of::<KernelOffsets>() == 28 * 4);
+const _: () = assert!(size_of::<KernelOffsets>() == 38 * 4);
 
 #[cfg(feature = "user")]
 // SAFETY: only u32 fields, no padding.

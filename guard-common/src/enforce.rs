@@ -185,6 +185,13 @@ const _: () = assert!(size_of::<VerdictKey>() == 24);
 const _: () = assert!(size_of::<CachedVerdict>() == 8);
 const _: () = assert!(size_of::<Held>() == 16);
 
+/// Entries of the `MODE_TABLES_USED` map: which mode tables may hold entries.
+pub mod mode_table {
+    pub const UID: u32 = 0;
+    pub const CGROUP: u32 = 1;
+    pub const COUNT: u32 = 2;
+}
+
 /// Global enforcement settings (one entry of the config map; the agent rewrites it on
 /// policy reload).
 #[repr(C)]

@@ -54,7 +54,7 @@ fn try_bprm_check(bprm: u64) -> Option<i32> {
     let s = scratch()?;
     begin(s, 0);
     // SAFETY: plain helper call.
-    fill_identity(&mut s.event, unsafe { bpf_get_current_task() });
+    fill_identity::<crate::config::Probe>(&mut s.event, unsafe { bpf_get_current_task() });
     let mode = mode_of(&s.event, cfg);
     let data = s.data.as_mut_ptr();
     let filename: u64 = kread(bprm, off!(bprm_filename)).unwrap_or(0);

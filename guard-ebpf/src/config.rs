@@ -16,6 +16,62 @@ macro_rules! off {
 }
 pub(crate) use off;
 
+/// How a program reads kernel memory.
+///
+/// Programs with BTF-typed arguments (`tp_btf`, LSM) may load fields of those objects
+/// directly: the verifier checks each load against the kernel's BTF and the JIT turns
+/// it into a plain load with a fault handler. The offsets are known constants to the
+/// verifier (`OFFSETS` is a frozen read-only map), which such loads require. Other
+/// programs, and pointers that lost their type (kept in map memory, or computed with
+/// `container_of`), go through `bpf_probe_read_kernel`, which costs a helper call per
+/// read: several times a direct load.
+pub trait Kmem {
+    /// Whether reads are direct loads (then the current task's own ids, comm and
+    /// cgroup are read from it too, rather than through helpers).
+    const DIRECT: bool;
+    /// The `T` at `base + off`; `None` when the base is null, the offset is unknown on
+    /// this kernel, or the read fails.
+    fn read<T: Copy + Default>(base: u64, off: u32) -> Option<T>;
+    /// The `T`s at `base + a` and `base + b`.
+    fn read_pair<T: Copy + Default>(base: u64, a: u32, b: u32) -> (Option<T>, Option<T>);
+}
+
+/// Reads through `bpf_probe_read_kernel`: any address.
+pub struct Probe;
+
+impl Kmem for Probe {
+    const DIRECT: bool = false;
+    #[inline(always)]
+    fn read<T: Copy + Default>(base: u64, off: u32) -> Option<T> {
+        kread(base, off)
+    }
+    #[inline(always)]
+    fn read_pair<T: Copy + Default>(base: u64, a: u32, b: u32) -> (Option<T>, Option<T>) {
+        kread_pair(base, a, b)
+    }
+}
+
+/// Direct loads: `base` must be a BTF-typed pointer the verifier knows (a program
+/// argument, or a pointer field loaded from one), and `T` the field's own size (a
+/// load may not span two fields).
+pub struct Typed;
+
+impl Kmem for Typed {
+    const DIRECT: bool = true;
+    #[inline(always)]
+    fn read<T: Copy + Default>(base: u64, off: u32) -> Option<T> {
+        if base == 0 || off == OFFSET_MISSING {
+            return None;
+        }
+        // SAFETY: the verifier checks the load against BTF; a fault reads zero.
+        Some(unsafe { core::ptr::read_volatile((base + u64::from(off)) as *const T) })
+    }
+    #[inline(always)]
+    fn read_pair<T: Copy + Default>(base: u64, a: u32, b: u32) -> (Option<T>, Option<T>) {
+        (Self::read(base, a), Self::read(base, b))
+    }
+}
+
 /// Reads a `T` at `base + off` from kernel memory; `None` when the base is null, the
 /// offset is unknown on this kernel, or the read fails.
 #[inline(always)]

@@ -9,7 +9,7 @@ use guard_common::event::{
     KIND_EXEC, PATH_CAP, counter,
 };
 
-use crate::maps::{EVENTS, bump};
+use crate::maps::{COUNTERS, EVENTS, bump};
 
 /// `bpf_ringbuf_query` flag: bytes not yet consumed.
 const BPF_RB_AVAIL_DATA: u64 = 0;
@@ -17,20 +17,33 @@ const BPF_RB_AVAIL_DATA: u64 = 0;
 const BPF_RB_NO_WAKEUP: u64 = 1;
 const BPF_RB_FORCE_WAKEUP: u64 = 2;
 /// Records are submitted without waking the reader (which polls on a short timer);
-/// past this much unread data the reader is woken at once.
-const WAKE_WATERMARK: u64 = 1024 * 1024;
+/// past this much unread data the reader is woken at once. The loader sets it to a
+/// quarter of the ring (`override_global("WAKE_AT", ..)`).
+#[unsafe(no_mangle)]
+static WAKE_AT: u64 = 1024 * 1024;
+/// The unread data is looked at on every this many records per CPU (a power of two):
+/// the query reads the reader's position, a cache line the reader's CPU writes.
+const WAKE_CHECK_EVERY: u64 = 32;
 /// Bounds the record length for the verifier (the scratch record is larger).
 const RECORD_MASK: usize = 0x1ffff;
 
-/// Resets the fixed part of the scratch record.
+/// Resets the fixed part of the scratch record. Word by word: a struct assignment
+/// compiles to a call of a byte-by-byte `memset` subprogram.
 #[inline(always)]
 pub fn begin(s: &mut ExecScratch, flags: u32) {
-    s.event = ExecEvent {
-        header: EventHeader { version: EVENT_VERSION, kind: KIND_EXEC, flags, ts_ns: 0 },
-        class: intent::NONE,
-        mode: mode::UNSET,
-        ..ExecEvent::default()
-    };
+    const WORDS: usize = size_of::<ExecEvent>() / 8;
+    const _: () = assert!(size_of::<ExecEvent>() % 8 == 0 && align_of::<ExecEvent>() == 8);
+    let words = (&raw mut s.event).cast::<u64>();
+    let mut i = 0;
+    while i < WORDS {
+        // SAFETY: inside the record, which is plain words; volatile so the compiler
+        // does not turn the loop back into a memset call.
+        unsafe { core::ptr::write_volatile(words.add(i), 0) };
+        i += 1;
+    }
+    s.event.header = EventHeader { version: EVENT_VERSION, kind: KIND_EXEC, flags, ts_ns: 0 };
+    s.event.class = intent::NONE;
+    s.event.mode = mode::UNSET;
 }
 
 /// Where a string is read from.
@@ -94,13 +107,20 @@ pub fn submit(s: &mut ExecScratch, data_len: usize) {
     let bytes = unsafe { core::slice::from_raw_parts((&raw const *s).cast::<u8>(), len) };
     // A held process waits for the agent: wake it now rather than at its next poll.
     let held = s.event.enforced_by == guard_common::enforce::path::HOLD;
-    let flags = if held || EVENTS.query(BPF_RB_AVAIL_DATA) > WAKE_WATERMARK {
+    let emitted = COUNTERS.get_ptr_mut(counter::EMITTED);
+    // SAFETY: this CPU's counter.
+    let n = emitted.map_or(0, |p| unsafe { *p });
+    // SAFETY: reading an immutable global.
+    let wake_at = unsafe { core::ptr::read_volatile(&raw const WAKE_AT) };
+    let flags = if held || (n & (WAKE_CHECK_EVERY - 1) == 0 && EVENTS.query(BPF_RB_AVAIL_DATA) > wake_at) {
         BPF_RB_FORCE_WAKEUP
     } else {
         BPF_RB_NO_WAKEUP
     };
-    match EVENTS.output::<[u8]>(bytes, flags) {
-        Ok(()) => bump(counter::EMITTED),
-        Err(_) => bump(counter::RINGBUF_DROPPED),
+    match (EVENTS.output::<[u8]>(bytes, flags), emitted) {
+        // SAFETY: this CPU's counter; programs on one CPU do not interleave on it.
+        (Ok(()), Some(p)) => unsafe { *p = n + 1 },
+        (Ok(()), None) => {}
+        (Err(_), _) => bump(counter::RINGBUF_DROPPED),
     }
 }

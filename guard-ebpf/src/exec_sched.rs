@@ -2,8 +2,8 @@
 //! instruction with the kernel's own copy of argv (exactly what the program will see).
 
 use aya_ebpf::{
-    helpers::generated::{bpf_ktime_get_ns, bpf_probe_read_user, bpf_send_signal}, macros::raw_tracepoint,
-    programs::RawTracePointContext,
+    helpers::generated::{bpf_ktime_get_ns, bpf_probe_read_user, bpf_send_signal}, macros::btf_tracepoint,
+    programs::BtfTracePointContext,
 };
 use guard_common::{
     enforce::{EnforceConfig, Held, decision, path},
@@ -17,7 +17,7 @@ const SIGKILL: u32 = 9;
 const SIGSTOP: u32 = 19;
 
 use crate::{
-    config::{kread, kread_pair, off},
+    config::{Kmem, Typed, off},
     emit::{Mem, begin, copy_str, read_error, set_flags, submit},
     maps::{scratch, stash_take},
     path::write_file_path,
@@ -26,20 +26,23 @@ use crate::{
 };
 
 /// `TP_PROTO(struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)`.
-#[raw_tracepoint(tracepoint = "sched_process_exec")]
-pub fn sched_process_exec(ctx: RawTracePointContext) -> i32 {
+///
+/// A BTF tracepoint: `p` and `bprm` arrive typed, so their fields (and the fields of
+/// the objects they point to) are plain loads rather than helper calls.
+#[btf_tracepoint(function = "sched_process_exec")]
+pub fn sched_process_exec(ctx: BtfTracePointContext) -> i32 {
     let _ = try_sched_process_exec(&ctx);
     0
 }
 
-fn try_sched_process_exec(ctx: &RawTracePointContext) -> Option<()> {
+fn try_sched_process_exec(ctx: &BtfTracePointContext) -> Option<()> {
     let task: u64 = ctx.arg(0);
     let old_tid = ctx.arg::<u64>(1) as u32;
     let bprm: u64 = ctx.arg(2);
     let stash = stash_take(old_tid);
     let s = scratch()?;
     begin(s, stash.map_or(0, |st| st.flags));
-    fill_identity(&mut s.event, task);
+    fill_identity::<Typed>(&mut s.event, task);
     s.event.tid = old_tid;
     let data = s.data.as_mut_ptr();
     let argv_at = strings(&mut s.event, data, bprm);
@@ -133,7 +136,7 @@ fn hold(ev: &mut ExecEvent, fail_open: bool) -> bool {
 /// filename, interp and the executable's path; returns the bytes written.
 #[inline(always)]
 fn strings(ev: &mut ExecEvent, data: *mut u8, bprm: u64) -> usize {
-    let (filename, interp) = kread_pair::<u64>(bprm, off!(bprm_filename), off!(bprm_interp));
+    let (filename, interp) = Typed::read_pair::<u64>(bprm, off!(bprm_filename), off!(bprm_interp));
     let (filename, interp) = (filename.unwrap_or(0), interp.unwrap_or(0));
     let (n, cut) = copy_str(ev, data, 0, filename, Mem::Kernel);
     ev.filename_len = n as u32;
@@ -149,8 +152,8 @@ fn strings(ev: &mut ExecEvent, data: *mut u8, bprm: u64) -> usize {
     if cut || cut2 {
         set_flags(ev, FLAG_FILENAME_TRUNCATED);
     }
-    let file: u64 = kread(bprm, off!(bprm_file)).unwrap_or(0);
-    let (e, whole) = write_file_path(data, n + m, file);
+    let file: u64 = Typed::read(bprm, off!(bprm_file)).unwrap_or(0);
+    let (e, whole) = write_file_path::<Typed>(data, n + m, file);
     ev.exe_len = e as u32;
     if !whole {
         set_flags(ev, FLAG_EXE_TRUNCATED);
@@ -161,9 +164,9 @@ fn strings(ev: &mut ExecEvent, data: *mut u8, bprm: u64) -> usize {
 /// The new image's argv (`mm->arg_start..arg_end`); returns the bytes copied.
 #[inline(always)]
 fn argv(ev: &mut ExecEvent, data: *mut u8, pos: usize, task: u64, bprm: u64) -> usize {
-    ev.argc = kread::<i32>(bprm, off!(bprm_argc)).unwrap_or(0) as u32;
-    let mm: u64 = kread(task, off!(task_mm)).unwrap_or(0);
-    let (start, end) = kread_pair::<u64>(mm, off!(mm_arg_start), off!(mm_arg_end));
+    ev.argc = Typed::read::<i32>(bprm, off!(bprm_argc)).unwrap_or(0) as u32;
+    let mm: u64 = Typed::read(task, off!(task_mm)).unwrap_or(0);
+    let (start, end) = Typed::read_pair::<u64>(mm, off!(mm_arg_start), off!(mm_arg_end));
     let (start, end) = (start.unwrap_or(0), end.unwrap_or(0));
     let size = end.saturating_sub(start) as usize;
     ev.args_size = size as u32;

@@ -87,7 +87,7 @@ fn exit(ctx: &TracePointContext) -> Option<()> {
     begin(s, stash.flags | FLAG_FAILED);
     // SAFETY: plain helper call.
     let task = unsafe { bpf_get_current_task() };
-    fill_identity(&mut s.event, task);
+    fill_identity::<crate::config::Probe>(&mut s.event, task);
     s.event.errno = (-ret) as i32;
     let data = s.data.as_mut_ptr();
     let (n, cut) = copy_str(&mut s.event, data, 0, stash.filename, Mem::User);

@@ -9,13 +9,16 @@
 //! multiply with everything the program does afterwards.
 
 use aya_ebpf::{
-    helpers::generated::{bpf_loop, bpf_probe_read_kernel_str},
+    helpers::generated::{bpf_loop, bpf_probe_read_kernel, bpf_probe_read_kernel_str},
     macros::map,
     maps::PerCpuArray,
 };
-use guard_common::event::{DATA_OFF_MASK, EXE_DEPTH, NAME_CAP};
+use guard_common::{
+    config::{DENTRY_SPAN_MAX, OFFSET_MISSING},
+    event::{DATA_OFF_MASK, EXE_DEPTH, NAME_CAP},
+};
 
-use crate::config::{kread, kread_near, off};
+use crate::config::{Kmem, kread, kread_near, off};
 
 /// Where the walk is.
 #[repr(C)]
@@ -27,7 +30,11 @@ pub struct Walk {
     root: u64,
     pos: u64,
     done: u64,
+    /// One read of the current dentry from `d_parent` on (see `KernelOffsets::dentry_span`).
+    buf: [u64; SPAN_WORDS],
 }
+
+const SPAN_WORDS: usize = DENTRY_SPAN_MAX as usize / 8;
 
 #[map]
 static WALK: PerCpuArray<Walk> = PerCpuArray::with_max_entries(1, 0);
@@ -39,11 +46,18 @@ struct WalkCtx {
 }
 
 /// Writes the path components of `file` at `data[start..]`. Returns the bytes written
-/// and whether the walk reached the root within `EXE_DEPTH` steps.
+/// and whether the walk reached the root within `EXE_DEPTH` steps. `M` reads `file`'s
+/// own fields; the walk itself reads through helpers (its pointers live in map memory).
 #[inline(always)]
-pub fn write_file_path(data: *mut u8, start: usize, file: u64) -> (usize, bool) {
-    let f_path = file.wrapping_add(u64::from(off!(file_f_path)));
-    let (Some(dentry), Some(vfsmnt)) = (kread::<u64>(f_path, off!(path_dentry)), kread::<u64>(f_path, off!(path_mnt))) else {
+pub fn write_file_path<M: Kmem>(data: *mut u8, start: usize, file: u64) -> (usize, bool) {
+    let f_path = off!(file_f_path);
+    if f_path == OFFSET_MISSING {
+        return (0, false);
+    }
+    let (Some(dentry), Some(vfsmnt)) = (
+        M::read::<u64>(file, f_path.wrapping_add(off!(path_dentry))),
+        M::read::<u64>(file, f_path.wrapping_add(off!(path_mnt))),
+    ) else {
         return (0, false);
     };
     let Some(walk) = WALK.get_ptr_mut(0) else {
@@ -52,7 +66,13 @@ pub fn write_file_path(data: *mut u8, start: usize, file: u64) -> (usize, bool) 
     let mnt = vfsmnt.wrapping_sub(u64::from(off!(mount_mnt)));
     let root = mount_root(mnt);
     // SAFETY: this CPU's slot.
-    unsafe { *walk = Walk { dentry, mnt, root, pos: start as u64, done: 0 } };
+    unsafe {
+        (*walk).dentry = dentry;
+        (*walk).mnt = mnt;
+        (*walk).root = root;
+        (*walk).pos = start as u64;
+        (*walk).done = 0;
+    }
     let mut ctx = WalkCtx { data, walk };
     // SAFETY: the callback writes masked offsets of the scratch data only.
     unsafe { bpf_loop(EXE_DEPTH as u32, walk_step as *mut _, (&raw mut ctx).cast(), 0) };
@@ -88,13 +108,80 @@ extern "C" fn walk_step(_index: u64, ctx: *mut core::ffi::c_void) -> i64 {
         w.root = mount_root(parent);
         return 0;
     }
+    let span = off!(dentry_span);
+    if span != OFFSET_MISSING {
+        return inline_step(data, w, span);
+    }
     let (parent, name) = kread_near(w.dentry, off!(dentry_d_parent), off!(dentry_name));
     let parent = parent.unwrap_or(0);
     if parent == w.dentry || parent == 0 {
         w.done = 1;
         return 1;
     }
-    let name = name.unwrap_or(0);
+    name_step(data, w, name.unwrap_or(0), parent)
+}
+
+/// A step with one read: the parent, the name's pointer and length, and the inline
+/// name come together; only a name too long for the inline buffer costs a second read.
+#[inline(always)]
+fn inline_step(data: *mut u8, w: &mut Walk, span: u32) -> i64 {
+    let base = off!(dentry_d_parent);
+    // SAFETY: `buf` is ours and `span` is at most its size (checked by the agent and
+    // masked here); the helper checks the source address.
+    let ret = unsafe {
+        bpf_probe_read_kernel(
+            w.buf.as_mut_ptr().cast(),
+            span.min(DENTRY_SPAN_MAX),
+            (w.dentry + u64::from(base)) as *const _,
+        )
+    };
+    let parent = w.buf[0];
+    if ret != 0 || parent == w.dentry || parent == 0 {
+        w.done = 1;
+        return 1;
+    }
+    let name: u64 = word(&w.buf, off!(dentry_name).wrapping_sub(base));
+    let len = word(&w.buf, off!(dentry_name_len).wrapping_sub(base)) as u32;
+    let iname = off!(dentry_iname);
+    let inline_len = base.wrapping_add(span).wrapping_sub(iname);
+    if name != w.dentry + u64::from(iname) || len >= inline_len {
+        return name_step(data, w, name, parent);
+    }
+    // Copy the inline name word by word, then end it with a NUL.
+    let from = iname.wrapping_sub(base) as usize;
+    let at = w.pos as usize & DATA_OFF_MASK;
+    let mut i = 0;
+    while i < SPAN_WORDS {
+        if i * 8 >= len as usize {
+            break;
+        }
+        let word: u64 = word(&w.buf, (from + i * 8) as u32);
+        // SAFETY: a masked offset plus at most DENTRY_SPAN_MAX bytes stays inside the
+        // scratch data (its slack is NAME_CAP).
+        unsafe { core::ptr::write_unaligned(data.add(at + i * 8).cast::<u64>(), word) };
+        i += 1;
+    }
+    // SAFETY: as above.
+    unsafe { *data.add(at + (len as usize & 0xff)) = 0 };
+    w.pos = (w.pos + u64::from(len) + 1) & DATA_OFF_MASK as u64;
+    w.dentry = parent;
+    0
+}
+
+/// The 8 bytes at byte `at` of the buffer (zero past its end), unaligned.
+#[inline(always)]
+fn word(buf: &[u64; SPAN_WORDS], at: u32) -> u64 {
+    let at = at as usize;
+    if at > DENTRY_SPAN_MAX as usize - 8 {
+        return 0;
+    }
+    // SAFETY: `at + 8` is within the buffer.
+    unsafe { core::ptr::read_unaligned(buf.as_ptr().cast::<u8>().add(at).cast::<u64>()) }
+}
+
+/// Copies the name at `name` (a second read) and moves up to `parent`.
+#[inline(always)]
+fn name_step(data: *mut u8, w: &mut Walk, name: u64, parent: u64) -> i64 {
     // SAFETY: the masked offset plus NAME_CAP stays inside the scratch data.
     let n = unsafe {
         bpf_probe_read_kernel_str(data.add(w.pos as usize & DATA_OFF_MASK).cast(), NAME_CAP as u32, name as *const _)

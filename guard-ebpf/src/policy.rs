@@ -6,7 +6,7 @@ use aya_ebpf::{
     maps::{Array, HashMap, LruHashMap, PerCpuArray},
 };
 use guard_common::{
-    enforce::{AgentState, CachedVerdict, EnforceConfig, Held, VerdictKey, decide, decision, intent, mode, rule_kind},
+    enforce::{AgentState, CachedVerdict, EnforceConfig, Held, VerdictKey, decide, decision, intent, mode, mode_table, rule_kind},
     event::{ExecEvent, FLAG_TTY},
     matcher::{FNV_BASIS, HASH_BUSYBOX, RuleSet, Scanner, Tables, fnv, rule_key},
 };
@@ -26,6 +26,12 @@ pub static MODES_UID: HashMap<u32, u8> = HashMap::with_max_entries(4096, 0);
 /// Mode per cgroup id (pods, systemd units): the most specific selector.
 #[map]
 pub static MODES_CGROUP: HashMap<u64, u8> = HashMap::with_max_entries(4096, 0);
+/// Whether `MODES_UID` (entry `mode_table::UID`) and `MODES_CGROUP` (`mode_table::CGROUP`)
+/// may hold entries: an empty table is not looked up (a hash lookup costs a hash of the
+/// key and a bucket walk; this is an inlined array read). The agent sets an entry before
+/// it fills the table and clears it after emptying it.
+#[map]
+pub static MODE_TABLES_USED: Array<u32> = Array::with_max_entries(mode_table::COUNT, 0);
 /// The scanner's state while it runs. It lives in map memory on purpose: the verifier
 /// re-checks a `bpf_loop` callback until its state converges, and state kept on the
 /// stack is tracked value by value (path depth, flags), which never converges; map
@@ -101,17 +107,26 @@ pub fn fails_open(ev: &ExecEvent, cfg: &EnforceConfig) -> bool {
     identity_of(ev, cfg) & mode::FAIL_OPEN != 0
 }
 
+#[inline(always)]
+fn table_used(table: u32) -> bool {
+    MODE_TABLES_USED.get(table).is_none_or(|n| *n != 0)
+}
+
 /// The identity's mode value as the maps and the config hold it ([`mode::FAIL_OPEN`]
 /// included).
 #[inline(always)]
 fn identity_of(ev: &ExecEvent, cfg: &EnforceConfig) -> u8 {
-    // SAFETY: values copied out at once.
-    if let Some(m) = unsafe { MODES_CGROUP.get(&ev.cgroup_id) } {
-        return *m;
+    if table_used(mode_table::CGROUP) {
+        // SAFETY: values copied out at once.
+        if let Some(m) = unsafe { MODES_CGROUP.get(&ev.cgroup_id) } {
+            return *m;
+        }
     }
-    // SAFETY: as above.
-    if let Some(m) = unsafe { MODES_UID.get(&ev.uid) } {
-        return *m;
+    if table_used(mode_table::UID) {
+        // SAFETY: as above.
+        if let Some(m) = unsafe { MODES_UID.get(&ev.uid) } {
+            return *m;
+        }
     }
     let interactive = ev.header.flags & FLAG_TTY != 0 || ev.loginuid != u32::MAX;
     if cfg.non_interactive_mode != mode::UNSET && !interactive {
