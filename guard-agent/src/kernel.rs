@@ -162,12 +162,10 @@ impl Kernel {
             pin_link(link.into(), &links, name)?;
             prog.pin(progs.join(name)).map_err(|source| LoadError::Pin { path: format!("program {name}"), source })?;
         }
-        for (name, tp) in LIFECYCLE_TRACEPOINTS {
+        // Loaded and pinned, attached at the first quarantine (`attach_lifecycle`).
+        for (name, _) in LIFECYCLE_TRACEPOINTS {
             let prog: &mut RawTracePoint = program(ebpf, name)?;
             loader::load_logged(name, || prog.load())?;
-            let id = prog.attach(tp).map_err(|source| LoadError::Program { name, action: "attach", source })?;
-            let link = prog.take_link(id).map_err(|source| LoadError::Program { name, action: "take link", source })?;
-            pin_link(link.into(), &links, name)?;
             prog.pin(progs.join(name)).map_err(|source| LoadError::Pin { path: format!("program {name}"), source })?;
         }
         if self.path == path::LSM {
@@ -212,6 +210,33 @@ impl Kernel {
 /// Whether `dir` holds a build that finished attaching.
 fn complete(dir: &Path) -> bool {
     dir.join("attached").is_dir() && dir.join("links").is_dir()
+}
+
+/// Attaches the lifecycle programs of the build pinned at `dir` (the quarantine follows
+/// forks and ends at exit), pinned, unless they are attached already. Until something is
+/// quarantined they have nothing to do, yet attached they would cost every fork and
+/// every exit on the machine a program run (~0.1 µs each), so the first quarantine
+/// attaches them and they stay until guard is unloaded. Two processes racing here
+/// both attach; the one whose pin loses drops its link, which detaches it.
+pub fn attach_lifecycle(dir: &Path) -> Result<(), LoadError> {
+    let links = dir.join("links");
+    for (name, tp) in LIFECYCLE_TRACEPOINTS {
+        let pin = links.join(name);
+        if pin.exists() {
+            continue;
+        }
+        let mut prog = RawTracePoint::from_pin(dir.join("progs").join(name))
+            .map_err(|source| LoadError::Program { name, action: "open pinned", source })?;
+        let id = prog.attach(tp).map_err(|source| LoadError::Program { name, action: "attach", source })?;
+        let link = prog.take_link(id).map_err(|source| LoadError::Program { name, action: "take link", source })?;
+        match FdLink::from(link).pin(&pin) {
+            Ok(pinned) => drop(pinned),
+            Err(_) if pin.exists() => {}
+            Err(source) => return Err(LoadError::Pin { path: pin.display().to_string(), source }),
+        }
+        tracing::info!(program = name, "attached: the quarantine follows forks and exits from now on");
+    }
+    Ok(())
 }
 
 fn pin_link(link: FdLink, dir: &Path, name: &str) -> Result<(), LoadError> {

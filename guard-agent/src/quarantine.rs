@@ -1,8 +1,9 @@
 //! The quarantine: processes (with their descendants) from which every exec is refused.
 //!
 //! The kernel keeps it in the `QUARANTINE` map (tgid → when), adds each child at fork
-//! and drops a process's entry when it exits; `QUARANTINE_USED` tells the fork and exit
-//! programs whether to look at all. Flagging a process here also flags the descendants
+//! and drops a process's entry when it exits; the fork and exit programs are attached
+//! at the first quarantine (`kernel::attach_lifecycle`), and `QUARANTINE_USED` tells
+//! them whether to look at all. Flagging a process here also flags the descendants
 //! it already has (read from /proc), so the whole tree is covered.
 
 use std::{
@@ -18,6 +19,8 @@ use aya::maps::{Array, HashMap as BpfHashMap, Map, MapData};
 pub struct Quarantine {
     map: BpfHashMap<MapData, u32, u64>,
     used: Array<MapData, u32>,
+    /// The build's pin directory (its fork and exit programs are attached on first use).
+    build: std::path::PathBuf,
 }
 
 impl Quarantine {
@@ -32,12 +35,18 @@ impl Quarantine {
             let p = build.join("maps").join(name);
             Ok(Map::from_map_data(MapData::from_pin(&p).with_context(|| format!("opening {}", p.display()))?)?)
         };
-        Ok(Self { map: BpfHashMap::try_from(open("QUARANTINE")?)?, used: Array::try_from(open("QUARANTINE_USED")?)? })
+        Ok(Self {
+            map: BpfHashMap::try_from(open("QUARANTINE")?)?,
+            used: Array::try_from(open("QUARANTINE_USED")?)?,
+            build: build.to_owned(),
+        })
     }
 
     /// Quarantines `tgid` and every descendant it has now. Returns the tgids flagged.
     pub fn add(&mut self, tgid: u32) -> anyhow::Result<Vec<u32>> {
-        // Switch the fork program on before the first entry, so no child slips through.
+        // Attach the fork and exit programs and switch them on before the first entry,
+        // so no child slips through.
+        crate::kernel::attach_lifecycle(&self.build).context("attaching the fork and exit programs")?;
         self.used.set(0, 1, 0)?;
         let now = crate::hold::monotonic_ns();
         let mut tree = vec![tgid];

@@ -67,9 +67,8 @@ fn field<T: Copy>(ctx: &TracePointContext, offset: usize) -> T {
 fn stash(ctx: &TracePointContext, filename_at: usize, argv_at: usize, flags: u32) {
     let filename: u64 = field(ctx, filename_at);
     let argv: u64 = field(ctx, argv_at);
-    let entry = ExecStash { filename, argv, flags, ..ExecStash::default() };
     let tid = bpf_get_current_pid_tgid() as u32;
-    if !stash_put(tid, &entry) {
+    if !stash_put(tid, filename, argv, flags) {
         bump(counter::STASH_FULL);
     }
 }

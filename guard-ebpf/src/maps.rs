@@ -37,15 +37,36 @@ fn slot(tid: u32) -> Option<&'static mut StashSlot> {
     STASH.get_ptr_mut(tid).map(|p| unsafe { &mut *p })
 }
 
-/// Stores `entry` as `tid`'s stash; false when there is no room.
+const _: () = assert!(
+    size_of::<ExecStash>() == 40
+        && core::mem::offset_of!(ExecStash, ts_ns) == 16
+        && core::mem::offset_of!(ExecStash, flags) == 24
+        && core::mem::offset_of!(ExecStash, lsm_decision) == 28
+        && core::mem::offset_of!(ExecStash, rule_id) == 32
+);
+
+/// Stores a fresh stash for `tid` (the caller's filename and argv pointers, and the
+/// flags); false when there is no room.
 #[inline(always)]
-pub fn stash_put(tid: u32, entry: &ExecStash) -> bool {
+pub fn stash_put(tid: u32, filename: u64, argv: u64, flags: u32) -> bool {
     if let Some(s) = slot(tid) {
-        s.entry = *entry;
+        // Word by word: building an `ExecStash` and copying it compiles to a call of a
+        // byte-by-byte `memset` subprogram for its zero fields.
+        let words = (&raw mut s.entry).cast::<u64>();
+        // SAFETY: the 40-byte entry is five words (asserted in guard-common); the
+        // fourth holds `flags` in its low half and the decision fields, zero, above.
+        unsafe {
+            core::ptr::write_volatile(words, filename);
+            core::ptr::write_volatile(words.add(1), argv);
+            core::ptr::write_volatile(words.add(2), 0);
+            core::ptr::write_volatile(words.add(3), u64::from(flags));
+            core::ptr::write_volatile(words.add(4), 0);
+        }
         s.owner = u64::from(tid);
         return true;
     }
-    STASH_SPILL.insert(&tid, entry, 0).is_ok()
+    let entry = ExecStash { filename, argv, flags, ..ExecStash::default() };
+    STASH_SPILL.insert(&tid, &entry, 0).is_ok()
 }
 
 /// `tid`'s stash, in place.

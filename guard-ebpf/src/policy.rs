@@ -211,7 +211,7 @@ pub fn judge(data: *const u8, binary: u64, argv_at: usize, argv_len: usize, skip
         return Verdict::ALLOW;
     };
     // SAFETY: this CPU's slot; programs on one CPU do not interleave on it.
-    unsafe { *scanner = Scanner::new(skip_through) };
+    unsafe { (*scanner).reset(skip_through) };
     let mut ctx = LoopCtx { data, start: argv_at, basename: 0, exact: FNV_BASIS, scanner };
     // SAFETY: as in name_hashes.
     unsafe { bpf_loop((argv_len & 0xffff) as u32, scan_step as *mut _, (&raw mut ctx).cast(), 0) };

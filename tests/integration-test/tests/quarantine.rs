@@ -70,8 +70,12 @@ fn a_quarantined_process_tree_can_exec_nothing_until_released() {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     let bot_pid = bot.pid();
+    // The fork and exit programs are attached at the first quarantine, not before.
+    let links_before = agent.status().unwrap()["links"].as_u64().unwrap();
     let out = guard(&["quarantine", "add", &bot_pid]);
     assert!(out.contains("quarantined"), "{out}");
+    let links_after = agent.status().unwrap()["links"].as_u64().unwrap();
+    assert_eq!(links_after, links_before + 2, "quarantine add attached sched_process_fork and sched_process_exit");
     let listed: Vec<String> = guard(&["quarantine", "list"]).lines().map(|l| l.split('\t').next().unwrap().to_owned()).collect();
     assert!(listed.contains(&bot_pid) && listed.contains(&elder), "the bot {bot_pid} and its existing child {elder}: {listed:?}");
 
