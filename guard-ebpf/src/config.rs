@@ -79,16 +79,19 @@ pub fn kread<T: Copy + Default>(base: u64, off: u32) -> Option<T> {
     if base == 0 || off == OFFSET_MISSING {
         return None;
     }
-    let mut value = T::default();
+    // Not zeroed first: for a multi-word `T` that would be a call of the byte-wise
+    // `memset` subprogram, and the helper writes every byte (zeroes on failure).
+    let mut value = core::mem::MaybeUninit::<T>::uninit();
     // SAFETY: bpf_probe_read_kernel checks the source address; the destination is ours.
     let ret = unsafe {
         bpf_probe_read_kernel(
-            (&raw mut value).cast(),
+            value.as_mut_ptr().cast(),
             size_of::<T>() as u32,
             (base + u64::from(off)) as *const _,
         )
     };
-    if ret == 0 { Some(value) } else { None }
+    // SAFETY: a successful read wrote all of `value`.
+    if ret == 0 { Some(unsafe { value.assume_init() }) } else { None }
 }
 
 /// Reads the `T`s at `base + a` and `base + b` with one read when `b` directly follows
