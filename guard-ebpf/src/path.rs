@@ -147,14 +147,14 @@ fn inline_step(data: *mut u8, w: &mut Walk, span: u32) -> i64 {
     if name != w.dentry + u64::from(iname) || len >= inline_len {
         return name_step(data, w, name, parent);
     }
-    // Copy the inline name word by word, then end it with a NUL.
+    // Copy the whole inline buffer word by word (a count the verifier knows, so the
+    // loop does not branch on the name's length), then end the name with a NUL: the
+    // bytes past it are overwritten by what follows.
     let from = iname.wrapping_sub(base) as usize;
     let at = w.pos as usize & DATA_OFF_MASK;
+    let words = (inline_len as usize).div_ceil(8).min(SPAN_WORDS);
     let mut i = 0;
-    while i < SPAN_WORDS {
-        if i * 8 >= len as usize {
-            break;
-        }
+    while i < words {
         let word: u64 = word(&w.buf, (from + i * 8) as u32);
         // SAFETY: a masked offset plus at most DENTRY_SPAN_MAX bytes stays inside the
         // scratch data (its slack is NAME_CAP).

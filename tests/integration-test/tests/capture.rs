@@ -426,3 +426,50 @@ fn a_controlling_terminal_is_reported() {
     assert_eq!(e["tty"], true, "{e}");
     assert_eq!(e["sid"], pid, "forkpty made the child a session leader");
 }
+
+/// The executable's path is walked up in the kernel from its dentry: names kept in the
+/// dentry's inline buffer (one read a step) and names too long for it (a second read),
+/// on either side of the inline buffer's size (32 bytes on 6.1, 40 later), across a
+/// mount point, and through a symlink (what the caller named is `filename`, what ran is
+/// `exe`).
+#[test]
+fn the_executable_path_is_walked_across_mounts_and_names_of_every_length() {
+    require_root();
+    let tok = token("exepath");
+    let base = std::env::temp_dir().join(format!("guard-{tok}"));
+    let mnt = base.join("m");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let c_mnt = std::ffi::CString::new(mnt.to_str().unwrap()).unwrap();
+    // SAFETY: valid C strings; a tmpfs on a directory this test created.
+    let rc = unsafe { libc::mount(c"tmpfs".as_ptr(), c_mnt.as_ptr(), c"tmpfs".as_ptr(), 0, std::ptr::null()) };
+    assert_eq!(rc, 0, "mounting a tmpfs at {}: {}", mnt.display(), std::io::Error::last_os_error());
+    let names = ["x".to_owned(), "n".repeat(31), "n".repeat(32), "l".repeat(39), "l".repeat(40), "w".repeat(100)];
+    let dir = names.iter().fold(mnt.clone(), |d, n| d.join(n));
+    std::fs::create_dir_all(&dir).unwrap();
+    let exe = dir.join("t");
+    std::fs::copy(real_path(TRUE), &exe).unwrap();
+    let link = base.join("link-to-true");
+    std::os::unix::fs::symlink(&exe, &link).unwrap();
+
+    let agent = Agent::start(&[]).unwrap();
+    for path in [&exe, &link] {
+        assert!(Command::new(path).arg(&tok).arg(path).status().unwrap().success());
+    }
+    let events = agent.stop().unwrap();
+    // SAFETY: valid C string; the mount this test made.
+    unsafe { libc::umount2(c_mnt.as_ptr(), libc::MNT_DETACH) };
+    std::fs::remove_dir_all(&base).unwrap();
+
+    let real = std::fs::canonicalize(base.parent().unwrap()).unwrap().join(format!("guard-{tok}")).join("m");
+    let want = names.iter().fold(real, |d, n| d.join(n)).join("t");
+    for path in [&exe, &link] {
+        let e = events
+            .with_token(&tok)
+            .into_iter()
+            .find(|e| argv_of(e).get(2).map(Vec::as_slice) == Some(path.as_os_str().as_encoded_bytes()))
+            .unwrap_or_else(|| panic!("no event for {}", path.display()));
+        assert_eq!(e["filename"], path.to_str().unwrap(), "{e}");
+        assert_eq!(e["exe"], want.to_str().unwrap(), "{e}");
+        assert_eq!(e["exe_truncated"], false, "{e}");
+    }
+}
