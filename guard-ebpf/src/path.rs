@@ -26,8 +26,11 @@ use crate::config::{Kmem, kread, kread_near, off};
 pub struct Walk {
     dentry: u64,
     mnt: u64,
-    /// `mnt`'s root dentry, read again only when the walk changes mounts.
+    /// `mnt`'s root dentry, parent mount and mountpoint there, read when the walk
+    /// enters the mount.
     root: u64,
+    parent_mnt: u64,
+    mountpoint: u64,
     pos: u64,
     done: u64,
     /// One read of the current dentry from `d_parent` on (see `KernelOffsets::dentry_span`).
@@ -64,12 +67,10 @@ pub fn write_file_path<M: Kmem>(data: *mut u8, start: usize, file: u64) -> (usiz
         return (0, false);
     };
     let mnt = vfsmnt.wrapping_sub(u64::from(off!(mount_mnt)));
-    let root = mount_root(mnt);
     // SAFETY: this CPU's slot.
     unsafe {
+        enter_mount(&mut *walk, mnt);
         (*walk).dentry = dentry;
-        (*walk).mnt = mnt;
-        (*walk).root = root;
         (*walk).pos = start as u64;
         (*walk).done = 0;
     }
@@ -77,14 +78,31 @@ pub fn write_file_path<M: Kmem>(data: *mut u8, start: usize, file: u64) -> (usiz
     // SAFETY: the callback writes masked offsets of the scratch data only.
     unsafe { bpf_loop(EXE_DEPTH as u32, walk_step as *mut _, (&raw mut ctx).cast(), 0) };
     // SAFETY: as above.
-    let w = unsafe { *walk };
-    ((w.pos as usize).wrapping_sub(start) & DATA_OFF_MASK, w.done != 0)
+    let (pos, done) = unsafe { ((*walk).pos, (*walk).done) };
+    ((pos as usize).wrapping_sub(start) & DATA_OFF_MASK, done != 0)
 }
 
-/// The root dentry of the `struct mount` at `mnt`.
+/// Moves the walk into the `struct mount` at `mnt`: its parent mount, its mountpoint
+/// there and its root dentry. In every layout we know (`mnt_parent`, `mnt_mountpoint`,
+/// then the embedded `vfsmount` whose first field is `mnt_root`) that is one read.
 #[inline(always)]
-fn mount_root(mnt: u64) -> u64 {
-    kread(mnt.wrapping_add(u64::from(off!(mount_mnt))), off!(vfsmount_mnt_root)).unwrap_or(0)
+fn enter_mount(w: &mut Walk, mnt: u64) {
+    let parent = off!(mount_mnt_parent);
+    let root_at = off!(mount_mnt).wrapping_add(off!(vfsmount_mnt_root));
+    let adjacent = off!(mount_mnt_mountpoint).wrapping_sub(parent) == 8 && root_at.wrapping_sub(parent) == 16;
+    let (parent_mnt, mountpoint, root) = if adjacent {
+        match kread::<[u64; 3]>(mnt, parent) {
+            Some([p, m, r]) => (p, m, r),
+            None => (0, 0, 0),
+        }
+    } else {
+        let (p, m) = kread_near(mnt, parent, off!(mount_mnt_mountpoint));
+        (p.unwrap_or(0), m.unwrap_or(0), kread(mnt, root_at).unwrap_or(0))
+    };
+    w.mnt = mnt;
+    w.parent_mnt = parent_mnt;
+    w.mountpoint = mountpoint;
+    w.root = root;
 }
 
 extern "C" fn walk_step(_index: u64, ctx: *mut core::ffi::c_void) -> i64 {
@@ -97,15 +115,13 @@ extern "C" fn walk_step(_index: u64, ctx: *mut core::ffi::c_void) -> i64 {
         (ctx.data, &mut *ctx.walk)
     };
     if w.dentry == w.root {
-        let (parent, mountpoint) = kread_near(w.mnt, off!(mount_mnt_parent), off!(mount_mnt_mountpoint));
-        let parent = parent.unwrap_or(0);
+        let (parent, mountpoint) = (w.parent_mnt, w.mountpoint);
         if parent == w.mnt || parent == 0 {
             w.done = 1;
             return 1;
         }
-        w.dentry = mountpoint.unwrap_or(0);
-        w.mnt = parent;
-        w.root = mount_root(parent);
+        w.dentry = mountpoint;
+        enter_mount(w, parent);
         return 0;
     }
     let span = off!(dentry_span);

@@ -160,6 +160,8 @@ const DATA_MASK: usize = 0x1ffff;
 struct LoopCtx {
     data: *const u8,
     start: usize,
+    /// Bytes to hash (`name_hashes` only).
+    len: usize,
     basename: u64,
     exact: u64,
     scanner: *mut Scanner,
@@ -168,19 +170,32 @@ struct LoopCtx {
 /// Hashes of a name in `data[start..start+len]`: (basename, whole string).
 #[inline(always)]
 pub fn name_hashes(data: *const u8, start: usize, len: usize) -> (u64, u64) {
-    let mut ctx = LoopCtx { data, start, basename: FNV_BASIS, exact: FNV_BASIS, scanner: core::ptr::null_mut() };
+    let len = len & 0xfff;
+    let mut ctx = LoopCtx { data, start, len, basename: FNV_BASIS, exact: FNV_BASIS, scanner: core::ptr::null_mut() };
     // SAFETY: the callback reads masked offsets of the scratch data only.
-    unsafe { bpf_loop((len & 0xfff) as u32, name_step as *mut _, (&raw mut ctx).cast(), 0) };
+    unsafe { bpf_loop(len.div_ceil(NAME_STEP) as u32, name_step as *mut _, (&raw mut ctx).cast(), 0) };
     (ctx.basename, ctx.exact)
 }
+
+/// Bytes hashed per `name_step`: a loop turn costs a callback call, more than a byte.
+const NAME_STEP: usize = 8;
 
 extern "C" fn name_step(index: u64, ctx: *mut core::ffi::c_void) -> i64 {
     // SAFETY: `ctx` is the LoopCtx on the caller's stack.
     let ctx = unsafe { &mut *ctx.cast::<LoopCtx>() };
-    // SAFETY: masked offset inside the scratch data.
-    let b = unsafe { *ctx.data.add((ctx.start + index as usize) & DATA_MASK) };
-    ctx.exact = fnv(ctx.exact, b);
-    ctx.basename = if b == b'/' { FNV_BASIS } else { fnv(ctx.basename, b) };
+    let first = index as usize * NAME_STEP;
+    let mut j = 0;
+    while j < NAME_STEP {
+        let i = first + j;
+        if i >= ctx.len {
+            return 1;
+        }
+        // SAFETY: masked offset inside the scratch data.
+        let b = unsafe { *ctx.data.add((ctx.start + i) & DATA_MASK) };
+        ctx.exact = fnv(ctx.exact, b);
+        ctx.basename = if b == b'/' { FNV_BASIS } else { fnv(ctx.basename, b) };
+        j += 1;
+    }
     0
 }
 
@@ -212,7 +227,7 @@ pub fn judge(data: *const u8, binary: u64, argv_at: usize, argv_len: usize, skip
     };
     // SAFETY: this CPU's slot; programs on one CPU do not interleave on it.
     unsafe { (*scanner).reset(skip_through) };
-    let mut ctx = LoopCtx { data, start: argv_at, basename: 0, exact: FNV_BASIS, scanner };
+    let mut ctx = LoopCtx { data, start: argv_at, len: 0, basename: 0, exact: FNV_BASIS, scanner };
     // SAFETY: as in name_hashes.
     unsafe { bpf_loop((argv_len & 0xffff) as u32, scan_step as *mut _, (&raw mut ctx).cast(), 0) };
     // SAFETY: as above.
