@@ -23,10 +23,12 @@ pub const TRACEPOINTS: [(&str, &str); 4] = [
 ];
 /// BTF tracepoint programs (typed arguments): (program name, tracepoint).
 pub const BTF_TRACEPOINTS: [(&str, &str); 1] = [("sched_process_exec", "sched_process_exec")];
-/// Lifecycle raw tracepoints (the quarantine follows forks and ends at exit). Only the
-/// agent attaches them, pinned: `doctor`'s unpinned test attachment leaves them out,
-/// since on 6.1 a process exiting with a link on `sched_process_exit` still open locked
-/// up the VM (soft lockup in the tracepoint's unregistration during that exit).
+/// Lifecycle raw tracepoints (the quarantine follows forks and ends at exit). Loaded
+/// and pinned at start, attached (pinned) at the first quarantine by
+/// `kernel::attach_lifecycle`. Never attached unpinned: `doctor`'s test attachment
+/// leaves them out, since on 6.1 a process exiting with a link on `sched_process_exit`
+/// still open locked up the VM (soft lockup in the tracepoint's unregistration during
+/// that exit).
 pub const LIFECYCLE_TRACEPOINTS: [(&str, &str); 2] =
     [("sched_process_fork", "sched_process_fork"), ("sched_process_exit", "sched_process_exit")];
 /// LSM programs (BPF LSM path only): the exec decision, and the guard on held processes.
