@@ -45,13 +45,13 @@ pub fn sys_enter_execveat(ctx: TracePointContext) -> u32 {
 
 #[tracepoint]
 pub fn sys_exit_execve(ctx: TracePointContext) -> u32 {
-    let _ = exit(&ctx);
+    exit(&ctx);
     0
 }
 
 #[tracepoint]
 pub fn sys_exit_execveat(ctx: TracePointContext) -> u32 {
-    let _ = exit(&ctx);
+    exit(&ctx);
     0
 }
 
@@ -73,13 +73,23 @@ fn stash(ctx: &TracePointContext, filename_at: usize, argv_at: usize, flags: u32
     }
 }
 
-fn exit(ctx: &TracePointContext) -> Option<()> {
+/// The check is inlined into each program, so on the common path (a completed exec)
+/// the program is a load and a compare. With the check inside the shared subprogram,
+/// every completed exec paid a call into cold code: 0.20 µs per run against 0.15 µs
+/// now (an empty program costs 0.10 µs here; measured with `kernel.bpf_stats_enabled`).
+#[inline(always)]
+fn exit(ctx: &TracePointContext) {
     let ret: i64 = field(ctx, 16);
-    if ret >= 0 {
-        // A completed exec: `sched_process_exec` took the stash entry already (the
-        // image that returns here is the new one). No map work on the common path.
-        return None;
+    if ret < 0 {
+        let _ = failed(ret);
     }
+}
+
+/// A failed exec: the event, from the caller's stash and memory.
+#[inline(never)]
+fn failed(ret: i64) -> Option<()> {
+    // A completed exec never gets here: `sched_process_exec` took the stash entry
+    // already (the image that returns from the syscall is the new one).
     let tid = bpf_get_current_pid_tgid() as u32;
     let stash = stash_take(tid)?;
     let s = scratch()?;
