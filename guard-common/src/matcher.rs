@@ -192,10 +192,11 @@ impl Scanner {
         }
     }
 
-    /// Puts the scanner in the state [`Scanner::new`] gives, in place. Field by field
-    /// with the arrays written element by element: for the eBPF target a whole-struct
-    /// assignment compiles to calls of a byte-by-byte `memset` subprogram (~400
-    /// instructions for the zero runs of this struct, every judged exec).
+    /// Puts the scanner in the state [`Scanner::new`] gives, in place: every word
+    /// zeroed, then the path stack and the fields that start at the FNV basis set. For
+    /// the eBPF target a whole-struct assignment compiles to calls of a byte-by-byte
+    /// `memset` subprogram (~400 instructions for the zero runs of this struct, every
+    /// judged exec).
     #[inline(always)]
     pub fn reset(&mut self, skip_through: u64) {
         const WORDS: usize = size_of::<Scanner>() / 8;

@@ -53,7 +53,7 @@ pub fn stash_put(tid: u32, filename: u64, argv: u64, flags: u32) -> bool {
         // Word by word: building an `ExecStash` and copying it compiles to a call of a
         // byte-by-byte `memset` subprogram for its zero fields.
         let words = (&raw mut s.entry).cast::<u64>();
-        // SAFETY: the 40-byte entry is five words (asserted in guard-common); the
+        // SAFETY: the 40-byte entry is five words (the layout is asserted above); the
         // fourth holds `flags` in its low half and the decision fields, zero, above.
         unsafe {
             core::ptr::write_volatile(words, filename);
