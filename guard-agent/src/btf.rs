@@ -202,8 +202,22 @@ pub fn kernel_offsets(btf: &KernelBtf) -> Result<KernelOffsets, BtfError> {
         css_set_dfl_cgrp: btf.offset_or_missing("css_set", "dfl_cgrp"),
         cgroup_kn: btf.offset_or_missing("cgroup", "kn"),
         kernfs_node_id: btf.offset_or_missing("kernfs_node", "id"),
+        regs_syscall_nr: btf.offset_or_missing("pt_regs", SYSCALL_REGS[0]),
+        regs_arg0: btf.offset_or_missing("pt_regs", SYSCALL_REGS[1]),
+        regs_arg1: btf.offset_or_missing("pt_regs", SYSCALL_REGS[2]),
+        regs_arg2: btf.offset_or_missing("pt_regs", SYSCALL_REGS[3]),
+        nr_execve: libc::SYS_execve as u32,
+        nr_execveat: libc::SYS_execveat as u32,
     })
 }
+
+/// The `struct pt_regs` fields holding a syscall's number and its first three
+/// arguments, as they are when the syscall returns (the return value has replaced the
+/// first argument's register on arm64, which keeps that argument in `orig_x0`).
+#[cfg(target_arch = "x86_64")]
+const SYSCALL_REGS: [&str; 4] = ["orig_ax", "di", "si", "dx"];
+#[cfg(target_arch = "aarch64")]
+const SYSCALL_REGS: [&str; 4] = ["syscallno", "orig_x0", "regs[1]", "regs[2]"];
 
 /// How many bytes from `d_parent` cover the name's pointer, its length and the inline
 /// name, when all lie after `d_parent` within `DENTRY_SPAN_MAX` bytes (true of every

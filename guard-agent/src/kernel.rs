@@ -274,10 +274,19 @@ pub fn pinned_path(build: &Path) -> u8 {
     if build.join("links").join(LSM_PROGRAM).exists() { path::LSM } else { path::SIGNAL }
 }
 
+/// The names (as the kernel keeps them, 15 bytes) of every program of any build.
+fn guard_program_names() -> Vec<String> {
+    loader::program_names()
+        .chain(LSM_PROGRAMS)
+        .chain(loader::RETIRED_PROGRAMS)
+        .map(|n| n.chars().take(15).collect())
+        .collect()
+}
+
 /// How many BPF links in the kernel attach one of guard's programs (any build).
 pub fn attached_links() -> usize {
     use aya::programs::{loaded_links, loaded_programs};
-    let ours: Vec<String> = loader::program_names().chain(LSM_PROGRAMS).map(|n| n.chars().take(15).collect()).collect();
+    let ours = guard_program_names();
     let ids: Vec<u32> = loaded_programs()
         .filter_map(Result::ok)
         .filter(|p| p.name_as_str().is_some_and(|n| ours.iter().any(|o| o == n)))
@@ -310,7 +319,7 @@ pub fn wait_detached(timeout: std::time::Duration) -> Result<(), usize> {
 
 /// How many of guard's programs the kernel still has loaded.
 fn loaded_programs_of_guard() -> usize {
-    let ours: Vec<String> = loader::program_names().chain(LSM_PROGRAMS).map(|n| n.chars().take(15).collect()).collect();
+    let ours = guard_program_names();
     aya::programs::loaded_programs()
         .filter_map(Result::ok)
         .filter(|p| p.name_as_str().is_some_and(|n| ours.iter().any(|o| o == n)))

@@ -15,8 +15,7 @@ use crate::btf::{BtfError, KernelBtf, kernel_offsets};
 pub static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/guard-ebpf"));
 
 /// Tracepoint programs: (program name, category).
-pub const TRACEPOINTS: [(&str, &str); 4] = [
-    ("sys_enter_execve", "syscalls"),
+pub const TRACEPOINTS: [(&str, &str); 3] = [
     ("sys_enter_execveat", "syscalls"),
     ("sys_exit_execve", "syscalls"),
     ("sys_exit_execveat", "syscalls"),
@@ -33,6 +32,11 @@ pub const LIFECYCLE_TRACEPOINTS: [(&str, &str); 2] =
     [("sched_process_fork", "sched_process_fork"), ("sched_process_exit", "sched_process_exit")];
 /// LSM programs (BPF LSM path only): the exec decision, and the guard on held processes.
 pub const LSM_PROGRAMS: [&str; 2] = ["bprm_check_security", "task_kill"];
+
+/// Programs earlier builds attached and this one does not (`sys_enter_execve` stashed
+/// the caller's pointers until the syscall's own registers were read instead): still
+/// recognised as guard's, so `unload` after an upgrade waits for them too.
+pub const RETIRED_PROGRAMS: [&str; 1] = ["sys_enter_execve"];
 
 /// Names of the capture programs, as the kernel reports them (first 15 bytes).
 pub fn program_names() -> impl Iterator<Item = &'static str> {

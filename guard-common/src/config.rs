@@ -59,6 +59,16 @@ pub struct KernelOffsets {
     pub css_set_dfl_cgrp: u32,
     pub cgroup_kn: u32,
     pub kernfs_node_id: u32,
+    /// Where the exec syscall's number and first three arguments are in the caller's
+    /// saved user registers (`struct pt_regs`; on x86-64 `orig_ax`, `di`, `si`, `dx`).
+    pub regs_syscall_nr: u32,
+    pub regs_arg0: u32,
+    pub regs_arg1: u32,
+    pub regs_arg2: u32,
+    /// This architecture's syscall numbers of execve and execveat (not offsets; they
+    /// travel with the offsets because both describe the running kernel).
+    pub nr_execve: u32,
+    pub nr_execveat: u32,
 }
 
 /// The most the path walk reads of a dentry at once (see `KernelOffsets::dentry_span`).
@@ -105,15 +115,21 @@ impl KernelOffsets {
         css_set_dfl_cgrp: OFFSET_MISSING,
         cgroup_kn: OFFSET_MISSING,
         kernfs_node_id: OFFSET_MISSING,
+        regs_syscall_nr: OFFSET_MISSING,
+        regs_arg0: OFFSET_MISSING,
+        regs_arg1: OFFSET_MISSING,
+        regs_arg2: OFFSET_MISSING,
+        nr_execve: OFFSET_MISSING,
+        nr_execveat: OFFSET_MISSING,
     };
 }
 
-const _: () = assert!(size_of::<KernelOffsets>() == 38 * 4);
+const _: () = assert!(size_of::<KernelOffsets>() == 44 * 4);
 
 #[cfg(feature = "user")]
 // SAFETY: only u32 fields, no padding.
 unsafe impl aya::Pod for KernelOffsets {}
 
-/// The most slots the loader gives the tid-indexed exec stash (48 bytes each); threads
+/// The most slots the loader gives the tid-indexed exec stash (32 bytes each); threads
 /// with a larger tid use the stash's hash map.
 pub const STASH_SLOTS_MAX: u32 = 65536;

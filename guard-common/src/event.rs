@@ -138,16 +138,15 @@ pub struct ExecScratch {
     pub data: [u8; DATA_SIZE],
 }
 
-/// What `sys_enter_execve(at)` leaves for the exit and exec hooks of the same thread.
+/// What the LSM hook decided for a thread's exec, kept until the exec ends (completed:
+/// `sched_process_exec`; failed: `sys_exit_execve(at)`), which reports it.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ExecStash {
-    pub filename: u64,
-    pub argv: u64,
-    pub ts_ns: u64,
+    /// The exec's `struct linux_binprm`: an entry is this exec's only if it matches.
+    pub bprm: u64,
     pub flags: u32,
-    /// Decision the LSM hook took on the caller's argv (`enforce::decision`), plus one;
-    /// 0 when the LSM hook did not run.
+    /// Decision the LSM hook took on the caller's argv (`enforce::decision`), plus one.
     pub lsm_decision: u8,
     pub class: u8,
     pub mode: u8,
@@ -156,13 +155,13 @@ pub struct ExecStash {
     pub _pad: [u8; 6],
 }
 
-const _: () = assert!(size_of::<ExecStash>() == 40);
+const _: () = assert!(size_of::<ExecStash>() == 24);
 
 /// Indices of the per-CPU counters array (`COUNTERS`).
 pub mod counter {
     /// Records lost because the ring buffer was full.
     pub const RINGBUF_DROPPED: u32 = 0;
-    /// Execs whose stash could not be stored (too many in flight).
+    /// LSM decisions that could not be stored for the exec's end (too many in flight).
     pub const STASH_FULL: u32 = 1;
     /// Kernel or user memory reads that failed.
     pub const READ_ERRORS: u32 = 2;

@@ -39,7 +39,9 @@ fn try_sched_process_exec(ctx: &BtfTracePointContext) -> Option<()> {
     let task: u64 = ctx.arg(0);
     let old_tid = ctx.arg::<u64>(1) as u32;
     let bprm: u64 = ctx.arg(2);
-    let stash = stash_take(old_tid);
+    // What `sys_enter_execveat` and the LSM hook left for this exec (an entry of no
+    // exec yet is `sys_enter_execveat`'s alone); an entry of another exec is stale.
+    let stash = stash_take(old_tid).filter(|st| st.bprm == bprm || st.bprm == 0);
     let s = scratch()?;
     begin(s, stash.map_or(0, |st| st.flags));
     fill_identity::<Typed>(&mut s.event, task);

@@ -1,7 +1,7 @@
 //! guard's kernel side: capture every exec attempt and hand it to user space.
 //!
-//! - `execve_tp`: `sys_enter_execve(at)` stashes the caller's pointers per thread;
-//!   `sys_exit_execve(at)` reports failed execs from the caller's memory.
+//! - `execve_tp`: `sys_exit_execve(at)` reports failed execs from the caller's memory,
+//!   found through the syscall's arguments (`syscall`).
 //! - `exec_sched`: `sched_process_exec` reports completed execs from the kernel's own
 //!   copy of argv (what the new image will see) before its first instruction.
 //! - `emit`, `task`, `path`: building, identity and executable path of a record.
@@ -31,6 +31,8 @@ mod path;
 mod policy;
 #[cfg(target_arch = "bpf")]
 mod probe;
+#[cfg(target_arch = "bpf")]
+mod syscall;
 #[cfg(target_arch = "bpf")]
 mod task;
 

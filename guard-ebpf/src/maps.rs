@@ -11,11 +11,11 @@ use guard_common::event::{ExecScratch, ExecStash, counter};
 #[map]
 pub static EVENTS: RingBuf = RingBuf::with_byte_size(16 * 1024 * 1024, 0);
 
-/// Per-thread pointers from `sys_enter_execve(at)`, in slot `tid`. The loader sizes it
-/// to the kernel's `pid_max` (at most `guard_common::config::STASH_SLOTS_MAX`), so no two
+/// Per-thread notes for an exec's end (see `ExecStash`), in slot `tid`. The loader sizes it to
+/// the kernel's `pid_max` (at most `guard_common::config::STASH_SLOTS_MAX`), so no two
 /// live threads share a slot and only the thread itself reads or writes its own: an
 /// array lookup the verifier inlines, with no lock and no atomics, where a hash insert
-/// takes a bucket lock and a free-list element. This halves the stash's cost per exec.
+/// takes a bucket lock and a free-list element.
 #[map]
 pub static STASH: Array<StashSlot> = Array::with_max_entries(1, 0);
 
@@ -38,34 +38,31 @@ fn slot(tid: u32) -> Option<&'static mut StashSlot> {
 }
 
 const _: () = assert!(
-    size_of::<ExecStash>() == 40
-        && core::mem::offset_of!(ExecStash, ts_ns) == 16
-        && core::mem::offset_of!(ExecStash, flags) == 24
-        && core::mem::offset_of!(ExecStash, lsm_decision) == 28
-        && core::mem::offset_of!(ExecStash, rule_id) == 32
+    size_of::<ExecStash>() == 24
+        && core::mem::offset_of!(ExecStash, flags) == 8
+        && core::mem::offset_of!(ExecStash, lsm_decision) == 12
+        && core::mem::offset_of!(ExecStash, rule_id) == 16
 );
 
-/// Stores a fresh stash for `tid` (the caller's filename and argv pointers, and the
-/// flags); false when there is no room.
+/// Stores a fresh, undecided entry for `tid` with `flags`, for the exec `bprm` (0: not
+/// known yet); false when there is no room.
 #[inline(always)]
-pub fn stash_put(tid: u32, filename: u64, argv: u64, flags: u32) -> bool {
+pub fn stash_put(tid: u32, bprm: u64, flags: u32) -> bool {
     if let Some(s) = slot(tid) {
         // Word by word: building an `ExecStash` and copying it compiles to a call of a
         // byte-by-byte `memset` subprogram for its zero fields.
         let words = (&raw mut s.entry).cast::<u64>();
-        // SAFETY: the 40-byte entry is five words (the layout is asserted above); the
-        // fourth holds `flags` in its low half and the decision fields, zero, above.
+        // SAFETY: the 24-byte entry is three words (the layout is asserted above); the
+        // second holds `flags` in its low half and the decision fields, zero, above.
         unsafe {
-            core::ptr::write_volatile(words, filename);
-            core::ptr::write_volatile(words.add(1), argv);
+            core::ptr::write_volatile(words, bprm);
+            core::ptr::write_volatile(words.add(1), u64::from(flags));
             core::ptr::write_volatile(words.add(2), 0);
-            core::ptr::write_volatile(words.add(3), u64::from(flags));
-            core::ptr::write_volatile(words.add(4), 0);
         }
         s.owner = u64::from(tid);
         return true;
     }
-    let entry = ExecStash { filename, argv, flags, ..ExecStash::default() };
+    let entry = ExecStash { bprm, flags, ..ExecStash::default() };
     STASH_SPILL.insert(&tid, &entry, 0).is_ok()
 }
 

@@ -161,8 +161,9 @@ fn failed_exec_reports_errno_and_the_callers_argv() {
 }
 
 /// The stash of threads past the tid-indexed array (here every thread: one slot) is a
-/// hash map; what it serves must come out the same: a failed exec's argv, read through
-/// the stashed pointers, and execveat's syscall name, stashed at entry.
+/// hash map; what goes through it must come out the same: execveat's syscall name,
+/// stashed at its entry, and on the LSM path (the VM runs of this suite) the hook's
+/// decision. A failed exec's argv comes from the syscall's own arguments either way.
 #[test]
 fn threads_past_the_stash_array_are_served_by_its_hash_map() {
     require_root();

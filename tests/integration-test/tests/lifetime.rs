@@ -85,9 +85,10 @@ fn a_killed_agent_leaves_enforcement_in_force_and_the_next_one_adopts_it() {
     assert_eq!(st["running"], true, "{st}");
     // sched_process_exec and sched_process_exit share the kernel's 15-byte name.
     assert_eq!(exec_programs_loaded(&st), 2, "adopting loads nothing a second time: {st}");
-    // Four syscall tracepoints and sched_process_exec (fork and exit are attached at
-    // the first quarantine); under BPF LSM also bprm_check_security and task_kill.
-    let expected = 5 + 2 * usize::from(lsm());
+    // Three syscall tracepoints (execveat's entry, both exits) and sched_process_exec
+    // (fork and exit are attached at the first quarantine); under BPF LSM also
+    // bprm_check_security and task_kill.
+    let expected = 4 + 2 * usize::from(lsm());
     assert_eq!(st["links"], expected, "adopting attaches nothing a second time: {st}");
     assert_stopped(rm_as_enforced(&dir), &dir, "under the adopting agent");
     let events = second.stop().unwrap();

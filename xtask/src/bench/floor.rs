@@ -2,8 +2,8 @@
 //!
 //! Attaching anything to one syscall tracepoint makes the kernel send *every* syscall
 //! of *every* task through its slow path (`SYSCALL_WORK_SYSCALL_TRACEPOINT` on entry and
-//! exit), whatever the program does. guard needs `sys_enter_execve`/`sys_exit_execve`
-//! to see failed execs, so it pays this too. The floor storm runs with a perf counter on
+//! exit), whatever the program does. guard needs `sys_exit_execve(at)` to see failed
+//! execs, so it pays this too. The floor storm runs with a perf counter on
 //! a syscall the storm never makes (`getppid`): the slow path is on, and no program and
 //! no per-exec work runs. `agent / floor` is then what guard itself adds. (A
 //! `posix_spawn` makes ~160 syscalls, 122 of them `rt_sigaction` resetting the child's
