@@ -2,8 +2,8 @@
 //!
 //! The kernel keeps it in the `QUARANTINE` map (tgid → when), adds each child at fork
 //! and drops a process's entry when it exits; the fork and exit programs are attached
-//! at the first quarantine (`kernel::attach_lifecycle`), and `QUARANTINE_USED` tells
-//! them whether to look at all. Flagging a process here also flags the descendants
+//! at the first quarantine (`kernel::attach_lifecycle`), and entry
+//! `table_used::QUARANTINE` of `TABLES_USED` tells them whether to look at all. Flagging a process here also flags the descendants
 //! it already has (read from /proc), so the whole tree is covered.
 
 use std::{
@@ -15,6 +15,7 @@ use std::{
 
 use anyhow::Context as _;
 use aya::maps::{Array, HashMap as BpfHashMap, Map, MapData};
+use guard_common::enforce::table_used;
 
 pub struct Quarantine {
     map: BpfHashMap<MapData, u32, u64>,
@@ -37,7 +38,7 @@ impl Quarantine {
         };
         Ok(Self {
             map: BpfHashMap::try_from(open("QUARANTINE")?)?,
-            used: Array::try_from(open("QUARANTINE_USED")?)?,
+            used: Array::try_from(open("TABLES_USED")?)?,
             build: build.to_owned(),
         })
     }
@@ -47,7 +48,7 @@ impl Quarantine {
         // Attach the fork and exit programs and switch them on before the first entry,
         // so no child slips through.
         crate::kernel::attach_lifecycle(&self.build).context("attaching the fork and exit programs")?;
-        self.used.set(0, 1, 0)?;
+        self.used.set(table_used::QUARANTINE, 1, 0)?;
         let now = crate::hold::monotonic_ns();
         let mut tree = vec![tgid];
         tree.extend(descendants(tgid));

@@ -185,11 +185,16 @@ const _: () = assert!(size_of::<VerdictKey>() == 24);
 const _: () = assert!(size_of::<CachedVerdict>() == 8);
 const _: () = assert!(size_of::<Held>() == 16);
 
-/// Entries of the `MODE_TABLES_USED` map: which mode tables may hold entries.
-pub mod mode_table {
+/// Entries of the `TABLES_USED` map: which tables may hold entries (the programs skip
+/// an empty one). One small array, so every exec reads one cache line for all three.
+pub mod table_used {
+    /// `MODES_UID`.
     pub const UID: u32 = 0;
+    /// `MODES_CGROUP`.
     pub const CGROUP: u32 = 1;
-    pub const COUNT: u32 = 2;
+    /// `QUARANTINE` (set at the first quarantine, never cleared while loaded).
+    pub const QUARANTINE: u32 = 2;
+    pub const COUNT: u32 = 3;
 }
 
 /// Global enforcement settings (one entry of the config map; the agent rewrites it on

@@ -6,7 +6,7 @@ use aya_ebpf::{
     maps::{Array, HashMap, LruHashMap, PerCpuArray},
 };
 use guard_common::{
-    enforce::{AgentState, CachedVerdict, EnforceConfig, Held, VerdictKey, decide, decision, intent, mode, mode_table, rule_kind},
+    enforce::{AgentState, CachedVerdict, EnforceConfig, Held, VerdictKey, decide, decision, intent, mode, rule_kind, table_used},
     event::{ExecEvent, FLAG_TTY},
     matcher::{FNV_BASIS, HASH_BUSYBOX, RuleSet, Scanner, Tables, fnv, rule_key},
 };
@@ -26,12 +26,14 @@ pub static MODES_UID: HashMap<u32, u8> = HashMap::with_max_entries(4096, 0);
 /// Mode per cgroup id (pods, systemd units): the most specific selector.
 #[map]
 pub static MODES_CGROUP: HashMap<u64, u8> = HashMap::with_max_entries(4096, 0);
-/// Whether `MODES_UID` (entry `mode_table::UID`) and `MODES_CGROUP` (`mode_table::CGROUP`)
-/// may hold entries: an empty table is not looked up (a hash lookup costs a hash of the
-/// key and a bucket walk; this is an inlined array read). The agent sets an entry before
-/// it fills the table and clears it after emptying it.
+/// Whether `MODES_UID` (entry `table_used::UID`), `MODES_CGROUP` (`table_used::CGROUP`)
+/// and `QUARANTINE` (`table_used::QUARANTINE`) may hold entries: an empty table is not
+/// looked up (a hash lookup costs a hash of the key and a bucket walk; this is an
+/// inlined array read, and the three entries share a cache line). The agent sets an
+/// entry before it fills the table and clears a mode table's after emptying it; the
+/// quarantine's stays set (fork and exit skip the map until the first quarantine).
 #[map]
-pub static MODE_TABLES_USED: Array<u32> = Array::with_max_entries(mode_table::COUNT, 0);
+pub static TABLES_USED: Array<u32> = Array::with_max_entries(table_used::COUNT, 0);
 /// The scanner's state while it runs. It lives in map memory on purpose: the verifier
 /// re-checks a `bpf_loop` callback until its state converges, and state kept on the
 /// stack is tracked value by value (path depth, flags), which never converges; map
@@ -55,14 +57,10 @@ pub static VERDICTS: LruHashMap<VerdictKey, CachedVerdict> = LruHashMap::with_ma
 /// Children inherit the entry at fork; it goes when the process exits.
 #[map]
 pub static QUARANTINE: HashMap<u32, u64> = HashMap::with_max_entries(4096, 0);
-/// Entry 0: how many quarantine entries the agent made (0: fork and exit skip the map).
-#[map]
-pub static QUARANTINE_USED: Array<u32> = Array::with_max_entries(1, 0);
-
 /// Whether the agent has ever quarantined anything since load.
 #[inline(always)]
 pub fn quarantine_in_use() -> bool {
-    QUARANTINE_USED.get(0).is_some_and(|n| *n != 0)
+    may_hold(table_used::QUARANTINE)
 }
 
 /// Whether the process `tgid` is quarantined.
@@ -108,21 +106,21 @@ pub fn fails_open(ev: &ExecEvent, cfg: &EnforceConfig) -> bool {
 }
 
 #[inline(always)]
-fn table_used(table: u32) -> bool {
-    MODE_TABLES_USED.get(table).is_none_or(|n| *n != 0)
+fn may_hold(table: u32) -> bool {
+    TABLES_USED.get(table).is_none_or(|n| *n != 0)
 }
 
 /// The identity's mode value as the maps and the config hold it ([`mode::FAIL_OPEN`]
 /// included).
 #[inline(always)]
 fn identity_of(ev: &ExecEvent, cfg: &EnforceConfig) -> u8 {
-    if table_used(mode_table::CGROUP) {
+    if may_hold(table_used::CGROUP) {
         // SAFETY: values copied out at once.
         if let Some(m) = unsafe { MODES_CGROUP.get(&ev.cgroup_id) } {
             return *m;
         }
     }
-    if table_used(mode_table::UID) {
+    if may_hold(table_used::UID) {
         // SAFETY: as above.
         if let Some(m) = unsafe { MODES_UID.get(&ev.uid) } {
             return *m;

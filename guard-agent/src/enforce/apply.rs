@@ -10,7 +10,7 @@ use aya::{
     Pod,
     maps::{Array, HashMap as BpfHashMap, MapData, MapError},
 };
-use guard_common::enforce::{EnforceConfig, mode_table};
+use guard_common::enforce::{EnforceConfig, table_used};
 
 use super::compile::Compiled;
 use crate::kernel::Maps;
@@ -32,8 +32,8 @@ pub fn apply(maps: &mut Maps, c: &Compiled) -> Result<(), ApplyError> {
     sync(maps, "RULES", &c.rules)?;
     sync(maps, "KEYWORDS", &c.keywords)?;
     sync(maps, "PATHS", &c.paths)?;
-    sync_mode_table(maps, "MODES_UID", mode_table::UID, &c.uid_modes)?;
-    sync_mode_table(maps, "MODES_CGROUP", mode_table::CGROUP, &c.cgroup_modes)?;
+    sync_mode_table(maps, "MODES_UID", table_used::UID, &c.uid_modes)?;
+    sync_mode_table(maps, "MODES_CGROUP", table_used::CGROUP, &c.cgroup_modes)?;
     let cfg = c.config.unwrap_or(EnforceConfig::DISABLED);
     let map = maps.get_mut("CONFIG").ok_or(ApplyError::MissingMap("CONFIG"))?;
     let mut array: Array<&mut MapData, EnforceConfig> =
@@ -44,10 +44,10 @@ pub fn apply(maps: &mut Maps, c: &Compiled) -> Result<(), ApplyError> {
 /// Writes only the cgroup mode table (the Kubernetes watch's modes merged with the
 /// policy's, as pods come and go between policy loads).
 pub fn apply_cgroup_modes(maps: &mut Maps, modes: &HashMap<u64, u8>) -> Result<(), ApplyError> {
-    sync_mode_table(maps, "MODES_CGROUP", mode_table::CGROUP, modes)
+    sync_mode_table(maps, "MODES_CGROUP", table_used::CGROUP, modes)
 }
 
-/// Syncs a mode table and its `MODE_TABLES_USED` entry, which the programs read to
+/// Syncs a mode table and its `TABLES_USED` entry, which the programs read to
 /// skip an empty table: marked used before the first entry goes in, unmarked only
 /// after the last one is gone, so no entry is ever skipped.
 fn sync_mode_table<K: Pod + Eq + Hash>(maps: &mut Maps, name: &'static str, table: u32, want: &HashMap<K, u8>) -> Result<(), ApplyError> {
@@ -62,7 +62,7 @@ fn sync_mode_table<K: Pod + Eq + Hash>(maps: &mut Maps, name: &'static str, tabl
 }
 
 fn mark_used(maps: &mut Maps, table: u32, used: bool) -> Result<(), ApplyError> {
-    const NAME: &str = "MODE_TABLES_USED";
+    const NAME: &str = "TABLES_USED";
     let err = |source| ApplyError::Map { map: NAME, source };
     let map = maps.get_mut(NAME).ok_or(ApplyError::MissingMap(NAME))?;
     let mut array: Array<&mut MapData, u32> = Array::try_from(map).map_err(err)?;
