@@ -3,8 +3,9 @@
 //! The kernel keeps it in the `QUARANTINE` map (tgid → when), adds each child at fork
 //! and drops a process's entry when it exits; the fork and exit programs are attached
 //! at the first quarantine (`kernel::attach_lifecycle`), and entry
-//! `table_used::QUARANTINE` of `TABLES_USED` tells them whether to look at all. Flagging a process here also flags the descendants
-//! it already has (read from /proc), so the whole tree is covered.
+//! `table_used::QUARANTINE` of `TABLES_USED` tells them whether to look at all.
+//! Flagging a process here also flags the descendants it already has (read from
+//! /proc), so the whole tree is covered.
 
 use std::{
     collections::{HashMap, HashSet, VecDeque},

@@ -138,8 +138,9 @@ pub struct ExecScratch {
     pub data: [u8; DATA_SIZE],
 }
 
-/// What the LSM hook decided for a thread's exec, kept until the exec ends (completed:
-/// `sched_process_exec`; failed: `sys_exit_execve(at)`), which reports it.
+/// What a thread's exec leaves for the program that reports it (completed:
+/// `sched_process_exec`; failed: `sys_exit_execve(at)`): the execveat flag from
+/// `sys_enter_execveat`, and the LSM hook's decision.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ExecStash {
@@ -161,7 +162,8 @@ const _: () = assert!(size_of::<ExecStash>() == 24);
 pub mod counter {
     /// Records lost because the ring buffer was full.
     pub const RINGBUF_DROPPED: u32 = 0;
-    /// LSM decisions that could not be stored for the exec's end (too many in flight).
+    /// Stash entries (execveat flag, LSM decision) that could not be stored (too many
+    /// execs in flight).
     pub const STASH_FULL: u32 = 1;
     /// Kernel or user memory reads that failed.
     pub const READ_ERRORS: u32 = 2;
