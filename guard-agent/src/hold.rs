@@ -260,7 +260,7 @@ impl Resolver {
     /// not depend on where the command runs, and returns the verdict as one JSON line and
     /// whether it denies.
     pub fn resolve(&mut self, record: &crate::events::decode::ExecRecord) -> (String, bool) {
-        let (tgid, argv) = (record.event.pid, &record.argv);
+        let (tgid, argv) = (record.event.pid, &record.argv.to_vecs());
         let started = std::time::Instant::now();
         let policy = self.policy.read().map(|p| p.clone()).expect("policy lock");
         // The parked process's working directory gives its relative paths meaning.

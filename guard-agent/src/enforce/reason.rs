@@ -25,7 +25,7 @@ pub fn for_record(record: &ExecRecord, rule: Option<&str>, policy: &guard_policy
     if record.quarantined() {
         return Some("the process tree is quarantined: every exec from it is refused".into());
     }
-    let explained = (e.class != intent::NONE).then(|| explain(&record.argv, e.class, rule, policy));
+    let explained = (e.class != intent::NONE).then(|| explain(&record.argv.to_vecs(), e.class, rule, policy));
     let mut reason = match (explained, rule) {
         (Some(text), _) => text,
         (None, Some(HOLD_RULE)) => {

@@ -28,7 +28,43 @@ pub struct ExecRecord {
     pub interp: Vec<u8>,
     /// Resolved absolute path of the executed file; empty for failed execs.
     pub exe: Vec<u8>,
-    pub argv: Vec<Vec<u8>>,
+    pub argv: Argv,
+}
+
+/// argv as the kernel sent it: NUL-terminated strings in one buffer (the last may lack
+/// its NUL when truncated). One allocation per event instead of one per argument; the
+/// few consumers that want owned strings (a classifier run, a hold) ask for them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Argv {
+    /// The strings without the final NUL; `None` for no argument at all, while
+    /// `Some` of an empty buffer is one empty argument.
+    joined: Option<Vec<u8>>,
+}
+
+impl Argv {
+    /// From the kernel's buffer.
+    pub fn from_blob(blob: &[u8]) -> Self {
+        if blob.is_empty() {
+            return Self { joined: None };
+        }
+        Self { joined: Some(blob.strip_suffix(&[0]).unwrap_or(blob).to_vec()) }
+    }
+
+    /// The arguments, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        self.joined.iter().flat_map(|j| j.split(|&b| b == 0))
+    }
+
+    /// The arguments as owned strings.
+    pub fn to_vecs(&self) -> Vec<Vec<u8>> {
+        self.iter().map(<[u8]>::to_vec).collect()
+    }
+
+    /// Whether every argument is valid UTF-8 (a NUL is a whole character, so that is
+    /// the joined buffer being valid).
+    pub fn is_utf8(&self) -> bool {
+        self.joined.as_deref().is_none_or(|j| std::str::from_utf8(j).is_ok())
+    }
 }
 
 impl ExecRecord {
@@ -114,7 +150,7 @@ pub fn decode(buf: &[u8]) -> Result<ExecRecord, DecodeError> {
     let completed = event.header.flags & FLAG_FAILED == 0;
     let interp = if completed && event.header.flags & FLAG_SCRIPT == 0 { filename.clone() } else { interp };
     let exe = join_components(next());
-    let argv = split_argv(next());
+    let argv = Argv::from_blob(next());
     Ok(ExecRecord { event, filename, interp, exe, argv })
 }
 
@@ -129,14 +165,6 @@ fn join_components(blob: &[u8]) -> Vec<u8> {
         path.extend_from_slice(component);
     }
     path
-}
-
-/// argv as NUL-terminated strings; the last may lack its NUL when truncated.
-fn split_argv(blob: &[u8]) -> Vec<Vec<u8>> {
-    if blob.is_empty() {
-        return Vec::new();
-    }
-    blob.strip_suffix(&[0]).unwrap_or(blob).split(|&b| b == 0).map(<[u8]>::to_vec).collect()
 }
 
 #[cfg(test)]
@@ -166,13 +194,16 @@ mod tests {
         assert_eq!(r.event.pid, 42);
         assert_eq!(r.filename, b"./x");
         assert_eq!(r.exe, b"/usr/bin/true");
-        assert_eq!(r.argv, vec![b"true".to_vec(), vec![], b"a b".to_vec(), vec![0xff]]);
+        assert_eq!(r.argv.to_vecs(), vec![b"true".to_vec(), vec![], b"a b".to_vec(), vec![0xff]]);
+        assert!(!r.argv.is_utf8());
     }
 
     #[test]
     fn empty_argv_and_single_empty_argument_differ() {
-        assert!(decode(&record(b"", b"", b"")).unwrap().argv.is_empty());
-        assert_eq!(decode(&record(b"", b"", b"\0")).unwrap().argv, vec![Vec::<u8>::new()]);
+        assert!(decode(&record(b"", b"", b"")).unwrap().argv.to_vecs().is_empty());
+        assert_eq!(decode(&record(b"", b"", b"\0")).unwrap().argv.to_vecs(), vec![Vec::<u8>::new()]);
+        // Cut at the capture limit: the last argument has no NUL.
+        assert_eq!(decode(&record(b"", b"", b"ab\0c")).unwrap().argv.to_vecs(), vec![b"ab".to_vec(), b"c".to_vec()]);
     }
 
     #[test]

@@ -38,53 +38,86 @@ impl Clock {
         Self { offset_ns: real - mono }
     }
 
-    /// RFC 3339 UTC time of a monotonic timestamp.
-    pub fn wall(&self, mono_ns: u64) -> String {
-        let ns = self.offset_ns + i128::from(mono_ns);
-        jiff::Timestamp::from_nanosecond(ns).map_or_else(|_| String::new(), |t| t.to_string())
+    /// The wall-clock time of a monotonic timestamp (RFC 3339 UTC when displayed);
+    /// `None` past jiff's range.
+    pub fn wall(&self, mono_ns: u64) -> Option<jiff::Timestamp> {
+        jiff::Timestamp::from_nanosecond(self.offset_ns + i128::from(mono_ns)).ok()
+    }
+}
+
+/// A wall-clock time as RFC 3339 UTC; empty past jiff's range.
+struct Wall(Option<jiff::Timestamp>);
+
+impl std::fmt::Display for Wall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(t) => t.fmt(f),
+            None => Ok(()),
+        }
     }
 }
 
 /// Appends `bytes` as a JSON string (with quotes), lossless as described above.
 pub fn push_bytes(out: &mut String, bytes: &[u8]) {
     out.push('"');
-    for chunk in bytes.utf8_chunks() {
-        push_escaped(out, chunk.valid());
-        for &b in chunk.invalid() {
-            let _ = write!(out, "\\udc{b:02x}");
+    // Nearly every string is valid UTF-8: checked in one pass (the standard library's
+    // check runs word by word over ASCII), and escaped in one piece.
+    match std::str::from_utf8(bytes) {
+        Ok(s) => push_escaped(out, s),
+        Err(_) => {
+            for chunk in bytes.utf8_chunks() {
+                push_escaped(out, chunk.valid());
+                for &b in chunk.invalid() {
+                    let _ = write!(out, "\\udc{b:02x}");
+                }
+            }
         }
     }
     out.push('"');
 }
 
+/// Bytes JSON strings must escape: control characters, `"`, `\\`, and DEL (escaped
+/// too, so no raw control byte reaches a log viewer).
+const NEEDS_ESCAPE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        t[b] = true;
+        b += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t[0x7f] = true;
+    t
+};
+
 /// Appends `s` with JSON escapes. Only ASCII bytes ever need one, so the runs between
 /// them are copied whole (this is the agent's hottest loop: every argv byte of every
 /// exec goes through it).
 fn push_escaped(out: &mut String, s: &str) {
-    // Most strings need no escape at all: a branch-free count the compiler vectorises
+    let bytes = s.as_bytes();
+    // Most strings need no escape at all: a branch-free test the compiler vectorises
     // finds those, and they are copied in one go.
-    let escapes = s.as_bytes().iter().filter(|&&b| b < 0x20 || b == b'"' || b == b'\\' || b == 0x7f).count();
-    if escapes == 0 {
+    let any = bytes.iter().fold(false, |any, &b| any | (b < 0x20) | (b == b'"') | (b == b'\\') | (b == 0x7f));
+    if !any {
         out.push_str(s);
         return;
     }
     let mut start = 0;
-    for (i, &b) in s.as_bytes().iter().enumerate() {
-        let escape = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0..0x20 | 0x7f => "",
-            _ => continue,
-        };
+    while let Some(skip) = bytes[start..].iter().position(|&b| NEEDS_ESCAPE[b as usize]) {
+        let i = start + skip;
         // `i` is an ASCII byte, so a char boundary.
         out.push_str(&s[start..i]);
-        if escape.is_empty() {
-            let _ = write!(out, "\\u{b:04x}");
-        } else {
-            out.push_str(escape);
+        let b = bytes[i];
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            _ => {
+                let _ = write!(out, "\\u{b:04x}");
+            }
         }
         start = i + 1;
     }
@@ -101,19 +134,40 @@ impl ObjectWriter {
     pub fn new() -> Self {
         Self { out: String::with_capacity(2048), first: true }
     }
+    /// Writes `key` and its colon. Keys are names from the event schema: a key that
+    /// would need escaping is escaped, the rest (all of guard's) copied as they are.
     fn key(&mut self, key: &str) {
         self.out.push(if self.first { '{' } else { ',' });
         self.first = false;
-        push_escaped_key(&mut self.out, key);
+        self.out.push('"');
+        if key.bytes().any(|b| NEEDS_ESCAPE[b as usize]) {
+            push_escaped(&mut self.out, key);
+        } else {
+            self.out.push_str(key);
+        }
+        self.out.push_str("\":");
     }
-    pub fn num(&mut self, key: &str, value: impl std::fmt::Display) -> &mut Self {
+    pub fn num(&mut self, key: &str, value: impl itoa::Integer) -> &mut Self {
         self.key(key);
-        let _ = write!(self.out, "{value}");
+        self.out.push_str(itoa::Buffer::new().format(value));
         self
     }
     pub fn opt_num(&mut self, key: &str, value: Option<u64>) -> &mut Self {
         match value {
             Some(v) => self.num(key, v),
+            None => self.raw(key, "null"),
+        }
+    }
+    /// `value` displayed as a JSON string; it must need no escaping (a timestamp).
+    pub fn display(&mut self, key: &str, value: impl std::fmt::Display) -> &mut Self {
+        self.key(key);
+        let _ = write!(self.out, "\"{value}\"");
+        self
+    }
+    /// A string, or `null`.
+    pub fn opt_bytes(&mut self, key: &str, value: Option<&[u8]>) -> &mut Self {
+        match value {
+            Some(v) => self.bytes(key, v),
             None => self.raw(key, "null"),
         }
     }
@@ -157,12 +211,6 @@ impl Default for ObjectWriter {
     }
 }
 
-fn push_escaped_key(out: &mut String, key: &str) {
-    out.push('"');
-    push_escaped(out, key);
-    out.push_str("\":");
-}
-
 fn comm(raw: &[u8; 16]) -> &[u8] {
     let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
     &raw[..end]
@@ -173,17 +221,17 @@ fn audit_id(v: u32) -> Option<u64> {
     (v != u32::MAX).then_some(u64::from(v))
 }
 
-fn class_json(class: u8) -> String {
-    intent::NAMES.get(class as usize).map_or_else(|| "null".into(), |n| format!("\"{n}\""))
+/// The intent class's name; `None` for no class (or a value outside the vocabulary).
+fn class_name(class: u8) -> Option<&'static str> {
+    intent::NAMES.get(class as usize).copied()
 }
 
-fn rule_json(e: &ExecEvent, names: &[String]) -> String {
+/// The matched rule's name; `None` when nothing matched.
+fn rule_name<'a>(e: &ExecEvent, names: &'a [String]) -> Option<&'a str> {
     if e.class == intent::NONE {
-        return "null".into();
+        return None;
     }
-    let mut out = String::new();
-    push_bytes(&mut out, names.get(e.rule_id as usize).map_or("unknown", String::as_str).as_bytes());
-    out
+    Some(names.get(e.rule_id as usize).map_or("unknown", String::as_str))
 }
 
 /// The Kubernetes container a process runs in, as the `k8s` object.
@@ -217,7 +265,7 @@ pub fn exec_to_json(
     w.raw("kind", "\"exec\"")
         .raw("result", if r.failed() { "\"failed\"" } else { "\"ok\"" })
         .opt_num("errno", r.failed().then_some(e.errno as u64))
-        .raw("time", &format!("\"{}\"", clock.wall(e.header.ts_ns)))
+        .display("time", Wall(clock.wall(e.header.ts_ns)))
         .num("ts_mono_ns", e.header.ts_ns)
         .bytes("host", host.as_bytes())
         .num("pid", e.pid)
@@ -238,7 +286,7 @@ pub fn exec_to_json(
         .bytes("filename", &r.filename)
         .bytes("interp", &r.interp)
         .bytes("exe", &r.exe)
-        .bytes_array("argv", r.argv.iter().map(Vec::as_slice))
+        .bytes_array("argv", r.argv.iter())
         .num("argc", e.argc)
         .num("args_size", e.args_size)
         .bool("argv_truncated", r.argv_truncated())
@@ -247,22 +295,18 @@ pub fn exec_to_json(
         .bool("exe_truncated", r.exe_truncated())
         .bool("read_error", r.read_error())
         .bytes("decision", decision::name(e.decision).as_bytes())
-        .raw("class", &class_json(e.class))
+        .opt_bytes("class", class_name(e.class).map(str::as_bytes))
         .bytes("mode", mode::name(e.mode).as_bytes())
         .bytes("enforced_by", path::name(e.enforced_by).as_bytes())
-        .raw("rule", &rule_json(e, rule_names))
-        .raw("reason", &reason.map_or_else(|| "null".to_owned(), |t| {
-            let mut out = String::new();
-            push_bytes(&mut out, t.as_bytes());
-            out
-        }))
+        .opt_bytes("rule", rule_name(e, rule_names).map(str::as_bytes))
+        .opt_bytes("reason", reason.map(str::as_bytes))
         .num("policy_version", e.policy_version)
         .bool("tampered", r.tampered())
         .bool("scan_incomplete", r.scan_incomplete())
         .bool("hold_offline", r.hold_offline())
         .bool("quarantined", r.quarantined())
         .bool("verdict_cached", r.cached());
-    if r.argv.iter().any(|a| std::str::from_utf8(a).is_err()) {
+    if !r.argv.is_utf8() {
         let b64 = base64::engine::general_purpose::STANDARD;
         let encoded: Vec<Vec<u8>> = r.argv.iter().map(|a| b64.encode(a).into_bytes()).collect();
         w.bytes_array("argv_base64", encoded.iter().map(Vec::as_slice));
@@ -354,7 +398,56 @@ mod tests {
     fn writer_produces_valid_json() {
         let mut w = ObjectWriter::new();
         w.num("a", 1).bool("b", true).opt_num("c", None).bytes_array("d", [&b"x"[..], b""].into_iter());
+        w.opt_bytes("e", None).opt_bytes("f", Some(b"g")).display("h", 7).bytes("k\"ey", b"v");
         let v: serde_json::Value = serde_json::from_str(&w.finish()).unwrap();
-        assert_eq!(v, serde_json::json!({"a": 1, "b": true, "c": null, "d": ["x", ""]}));
+        assert_eq!(v, serde_json::json!({"a": 1, "b": true, "c": null, "d": ["x", ""], "e": null, "f": "g", "h": "7", "k\"ey": "v"}));
+    }
+
+    fn exec_record(argv: &[u8]) -> ExecRecord {
+        let event = ExecEvent { pid: 42, uid: 1000, loginuid: u32::MAX, header: guard_common::event::EventHeader { ts_ns: 5, ..Default::default() }, ..ExecEvent::default() };
+        ExecRecord {
+            event,
+            filename: b"/bin/rm".to_vec(),
+            interp: b"/bin/rm".to_vec(),
+            exe: b"/usr/bin/rm".to_vec(),
+            argv: super::super::decode::Argv::from_blob(argv),
+        }
+    }
+
+    /// The event line with every kind of argument: escapes, an empty one, a class, a
+    /// rule and a reason; what a SIEM parses back is what ran.
+    #[test]
+    fn exec_event_parses_back() {
+        let mut r = exec_record(b"rm\0-rf\0\0a \"b\"\\c\n\x01\x7f\0caf\xc3\xa9\0");
+        r.event.class = intent::BULK_DELETE;
+        r.event.rule_id = 1;
+        let names = ["first".to_owned(), "rm_recursive".to_owned()];
+        let clock = Clock { offset_ns: 1_700_000_000_000_000_000 };
+        let line = exec_to_json(&r, &clock, "h\"ost", &names, None, Some("why \"so\""));
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["argv"], serde_json::json!(["rm", "-rf", "", "a \"b\"\\c\n\u{1}\u{7f}", "café"]));
+        assert_eq!(v["pid"], 42);
+        assert_eq!(v["uid"], 1000);
+        assert_eq!(v["loginuid"], serde_json::Value::Null);
+        assert_eq!(v["errno"], serde_json::Value::Null);
+        assert_eq!(v["host"], "h\"ost");
+        assert_eq!(v["exe"], "/usr/bin/rm");
+        assert_eq!(v["class"], "bulk_delete");
+        assert_eq!(v["rule"], "rm_recursive");
+        assert_eq!(v["reason"], "why \"so\"");
+        assert_eq!(v["time"], "2023-11-14T22:13:20.000000005Z");
+        assert!(v.get("argv_base64").is_none());
+
+        r.event.class = intent::NONE;
+        let v: serde_json::Value = serde_json::from_str(&exec_to_json(&r, &clock, "h", &names, None, None)).unwrap();
+        assert_eq!((&v["class"], &v["rule"], &v["reason"]), (&serde_json::Value::Null, &serde_json::Value::Null, &serde_json::Value::Null));
+    }
+
+    /// An argv that is not UTF-8 also comes as base64, every argument's exact bytes.
+    #[test]
+    fn non_utf8_argv_carries_base64() {
+        let line = exec_to_json(&exec_record(b"ok\0\xff\xfe"), &Clock { offset_ns: 0 }, "h", &[], None, None);
+        assert!(line.contains(r#""argv":["ok","\udcff\udcfe"]"#), "{line}");
+        assert!(line.contains(r#""argv_base64":["b2s=","//4="]"#), "{line}");
     }
 }
