@@ -240,4 +240,5 @@ mod pod {
     unsafe impl aya::Pod for super::VerdictKey {}
     unsafe impl aya::Pod for super::CachedVerdict {}
     unsafe impl aya::Pod for crate::matcher::RuleSet {}
+    unsafe impl aya::Pod for crate::matcher::RuleFilter {}
 }

@@ -106,6 +106,42 @@ pub fn rule_key(binary: u64, scan: &Scan) -> u64 {
     if binary == HASH_BUSYBOX { scan.first_name } else { binary }
 }
 
+/// Words of the rules' presence filter (`RuleFilter`): 64 Kbit, so with a few hundred
+/// binaries that have rules fewer than 1 % of other names pass it.
+pub const RULE_FILTER_WORDS: usize = 1024;
+
+/// One bit per key of the rules' table, set by the agent for every key it holds: a
+/// name whose bit is clear has no rules, and the kernel is spared the hash-map lookup
+/// (a bucket and an element line, cold at every exec). A set bit proves nothing; the
+/// table decides.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct RuleFilter {
+    pub words: [u64; RULE_FILTER_WORDS],
+}
+
+impl RuleFilter {
+    pub const EMPTY: Self = Self { words: [0; RULE_FILTER_WORDS] };
+
+    /// The word and the bit of `key` (an FNV-1a hash, whose high bits are the best mixed).
+    #[inline(always)]
+    pub const fn slot(key: u64) -> (usize, u64) {
+        ((key >> 54) as usize & (RULE_FILTER_WORDS - 1), 1 << ((key >> 48) & 63))
+    }
+
+    /// Whether `key` may be in the table.
+    #[inline(always)]
+    pub fn may_hold(&self, key: u64) -> bool {
+        let (word, bit) = Self::slot(key);
+        self.words[word & (RULE_FILTER_WORDS - 1)] & bit != 0
+    }
+
+    pub fn insert(&mut self, key: u64) {
+        let (word, bit) = Self::slot(key);
+        self.words[word] |= bit;
+    }
+}
+
 /// Depth of the path prefix stack: deeper components are not tracked.
 pub const PATH_DEPTH: usize = 16;
 const DEPTH_MASK: usize = PATH_DEPTH - 1;

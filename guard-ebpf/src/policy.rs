@@ -8,12 +8,15 @@ use aya_ebpf::{
 use guard_common::{
     enforce::{AgentState, CachedVerdict, EnforceConfig, Held, VerdictKey, decide, decision, intent, mode, rule_kind, table_used},
     event::{ExecEvent, FLAG_TTY},
-    matcher::{FNV_BASIS, HASH_BUSYBOX, RuleSet, Scanner, Tables, fnv, rule_key},
+    matcher::{FNV_BASIS, HASH_BUSYBOX, RuleFilter, RuleSet, Scanner, Tables, fnv, rule_key},
 };
 
 /// Rules per binary name hash.
 #[map]
 pub static RULES: HashMap<u64, RuleSet> = HashMap::with_max_entries(1024, 0);
+/// Which keys `RULES` may hold; entry 0 (see `RuleFilter`).
+#[map]
+pub static RULE_FILTER: Array<RuleFilter> = Array::with_max_entries(1, 0);
 /// Keyword bits per lower-case word hash.
 #[map]
 pub static KEYWORDS: HashMap<u64, u64> = HashMap::with_max_entries(1024, 0);
@@ -217,7 +220,7 @@ extern "C" fn scan_step(index: u64, ctx: *mut core::ffi::c_void) -> i64 {
 #[inline(always)]
 pub fn judge(data: *const u8, binary: u64, argv_at: usize, argv_len: usize, skip_through: u64, mode: u8, cfg: &EnforceConfig) -> Verdict {
     // SAFETY: only tested for presence (busybox has no rules of its own).
-    if binary != HASH_BUSYBOX && unsafe { RULES.get(&binary) }.is_none() {
+    if binary != HASH_BUSYBOX && (!may_have_rules(binary) || unsafe { RULES.get(&binary) }.is_none()) {
         return Verdict::ALLOW;
     }
     let Some(scanner) = SCANNER.get_ptr_mut(0) else {
@@ -250,6 +253,13 @@ pub fn judge(data: *const u8, binary: u64, argv_at: usize, argv_len: usize, skip
         }
         None => Verdict::ALLOW,
     }
+}
+
+/// Whether `RULES` may hold `key`: one inlined array read, where the hash map's
+/// lookup costs a hash of the key and a bucket walk (~100 ns per exec, cold).
+#[inline(always)]
+fn may_have_rules(key: u64) -> bool {
+    RULE_FILTER.get(0).is_none_or(|f| f.may_hold(key))
 }
 
 /// The agent's cached verdict on this exact command, else a hold for it.

@@ -10,7 +10,10 @@ use aya::{
     Pod,
     maps::{Array, HashMap as BpfHashMap, MapData, MapError},
 };
-use guard_common::enforce::{EnforceConfig, table_used};
+use guard_common::{
+    enforce::{EnforceConfig, table_used},
+    matcher::RuleFilter,
+};
 
 use super::compile::Compiled;
 use crate::kernel::Maps;
@@ -29,7 +32,16 @@ pub enum ApplyError {
 
 /// Writes every table of `c` into the maps of `ebpf`.
 pub fn apply(maps: &mut Maps, c: &Compiled) -> Result<(), ApplyError> {
+    // The presence filter covers the old and the new keys while the table changes,
+    // and only the new ones after (a key is never in the table with its bit clear).
+    let filter = c.rule_filter();
+    let mut both = read_filter(maps)?;
+    for (w, n) in both.words.iter_mut().zip(filter.words) {
+        *w |= n;
+    }
+    write_filter(maps, &both)?;
     sync(maps, "RULES", &c.rules)?;
+    write_filter(maps, &filter)?;
     sync(maps, "KEYWORDS", &c.keywords)?;
     sync(maps, "PATHS", &c.paths)?;
     sync_mode_table(maps, "MODES_UID", table_used::UID, &c.uid_modes)?;
@@ -39,6 +51,24 @@ pub fn apply(maps: &mut Maps, c: &Compiled) -> Result<(), ApplyError> {
     let mut array: Array<&mut MapData, EnforceConfig> =
         Array::try_from(map).map_err(|source| ApplyError::Map { map: "CONFIG", source })?;
     array.set(0, cfg, 0).map_err(|source| ApplyError::Map { map: "CONFIG", source })
+}
+
+const FILTER: &str = "RULE_FILTER";
+
+fn filter_array(maps: &mut Maps) -> Result<Array<&mut MapData, RuleFilter>, ApplyError> {
+    let map = maps.get_mut(FILTER).ok_or(ApplyError::MissingMap(FILTER))?;
+    Array::try_from(map).map_err(|source| ApplyError::Map { map: FILTER, source })
+}
+
+fn read_filter(maps: &mut Maps) -> Result<RuleFilter, ApplyError> {
+    filter_array(maps)?.get(&0, 0).map_err(|source| ApplyError::Map { map: FILTER, source })
+}
+
+/// One update of the whole filter. The kernel copies it in place, so a program may read
+/// a word half old and half new: harmless, since every write here only adds bits (before
+/// the table gains keys) or only removes them (after it lost them).
+fn write_filter(maps: &mut Maps, filter: &RuleFilter) -> Result<(), ApplyError> {
+    filter_array(maps)?.set(0, *filter, 0).map_err(|source| ApplyError::Map { map: FILTER, source })
 }
 
 /// Writes only the cgroup mode table (the Kubernetes watch's modes merged with the

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use guard_common::{
     enforce::{EnforceConfig, action, decide, decision, intent, mode, rule_kind},
     matcher::{
-        CLAUSES, Clause, KernelRule, RULES_PER_BINARY, RuleSet, Scan, Tables, basename, hash_keyword, hash_name,
+        CLAUSES, Clause, KernelRule, RULES_PER_BINARY, RuleFilter, RuleSet, Scan, Tables, basename, hash_keyword, hash_name,
         hash_path, letters, path_bit, rule_key, scan_blob,
     },
 };
@@ -81,6 +81,15 @@ pub struct KernelVerdict {
 }
 
 impl Compiled {
+    /// The presence filter of `rules`' keys (the kernel's `RULE_FILTER`).
+    pub fn rule_filter(&self) -> RuleFilter {
+        let mut filter = RuleFilter::EMPTY;
+        for &key in self.rules.keys() {
+            filter.insert(key);
+        }
+        filter
+    }
+
     /// What the kernel decides for `filename` run with `argv` in `mode`; `None` when no
     /// signature matches.
     pub fn verdict(&self, filename: &[u8], argv: &[Vec<u8>], mode: u8) -> Option<KernelVerdict> {
@@ -348,6 +357,21 @@ mod tests {
     fn builtin() -> Compiled {
         let (f, _) = facts(&guard_policy::builtin(), Path::new("/nonexistent-cgroup-root"));
         compile(&f, guard_common::enforce::path::SIGNAL, 1).expect("the built-in policy fits the kernel tables")
+    }
+
+    /// Every name with rules passes the kernel's presence filter, and nearly every other
+    /// name is stopped by it (else the filter saves the kernel nothing).
+    #[test]
+    fn rule_filter_keeps_every_key_and_few_others() {
+        let c = builtin();
+        let filter = c.rule_filter();
+        assert!(c.rules.keys().all(|&k| filter.may_hold(k)));
+        assert!(filter.may_hold(hash_name(b"rm")), "rm has rules");
+        assert!(!Compiled::default().rule_filter().may_hold(hash_name(b"rm")), "an empty table's filter passes nothing");
+        let others: Vec<u64> = (0..20_000).map(|i| hash_name(format!("no-rules-{i}").as_bytes())).filter(|k| !c.rules.contains_key(k)).collect();
+        let passed = others.iter().filter(|&&k| filter.may_hold(k)).count();
+        eprintln!("rule filter: {} keys, {passed} of {} other names pass", c.rules.len(), others.len());
+        assert!(passed * 100 < others.len(), "{passed} of {} names without rules pass ({} keys)", others.len(), c.rules.len());
     }
 
     fn kernel(c: &Compiled, argv: &[&str]) -> Option<(String, String)> {
