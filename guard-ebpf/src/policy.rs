@@ -256,7 +256,7 @@ pub fn judge(data: *const u8, binary: u64, argv_at: usize, argv_len: usize, skip
 }
 
 /// Whether `RULES` may hold `key`: one inlined array read, where the hash map's
-/// lookup costs a hash of the key and a bucket walk (~100 ns per exec, cold).
+/// lookup costs a hash of the key, a call and a bucket line, cold at every exec.
 #[inline(always)]
 fn may_have_rules(key: u64) -> bool {
     RULE_FILTER.get(0).is_none_or(|f| f.may_hold(key))
