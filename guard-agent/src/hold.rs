@@ -90,14 +90,20 @@ impl HeldMap {
         self.0.remove(&tgid).ok().map(|()| held)
     }
 
-    /// Holds older than `deadline` at `now`.
-    pub fn expired(&self, now: u64, deadline: Duration) -> Vec<u32> {
-        self.0
-            .iter()
-            .filter_map(Result::ok)
-            .filter(|(_, h)| now.saturating_sub(h.since_ns) >= deadline.as_nanos() as u64)
-            .map(|(tgid, _)| tgid)
-            .collect()
+    /// Holds older than `deadline` at `now`, and the start of the oldest hold that is
+    /// not (the next to expire), if any.
+    pub fn sweep(&self, now: u64, deadline: Duration) -> (Vec<u32>, Option<u64>) {
+        let deadline = deadline.as_nanos() as u64;
+        let mut next = None::<u64>;
+        let mut expired = Vec::new();
+        for (tgid, h) in self.0.iter().filter_map(Result::ok) {
+            if now.saturating_sub(h.since_ns) >= deadline {
+                expired.push(tgid);
+            } else {
+                next = Some(next.map_or(h.since_ns, |n| n.min(h.since_ns)));
+            }
+        }
+        (expired, next)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -196,15 +202,17 @@ pub fn reaper(args: &ReaperArgs) -> anyhow::Result<std::process::ExitCode> {
     let mut state = agent.get(&0, 0).unwrap_or_default();
     state.reaper_tgid = std::process::id();
     agent.set(0, state, 0)?;
+    let mut pause = REAPER_MIN_PAUSE;
     loop {
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(pause);
         if ino(&maps.join("HELD")) != served {
             return Ok(std::process::ExitCode::SUCCESS);
         }
         let now = monotonic_ns();
         let state = agent.get(&0, 0).unwrap_or_default();
         let deadline = Duration::from_nanos(state.deadline_ns.max(10_000_000));
-        for tgid in held.expired(now, deadline) {
+        let (expired, next) = held.sweep(now, deadline);
+        for tgid in expired {
             if let Some(h) = held.claim(tgid) {
                 let outcome = release(tgid, &h, h.fail_open == 0);
                 tracing::warn!(tgid, uid = h.uid, outcome = outcome.name(), "hold deadline passed: fail mode applied");
@@ -214,6 +222,30 @@ pub fn reaper(args: &ReaperArgs) -> anyhow::Result<std::process::ExitCode> {
         if stale && held.is_empty() && !crate::cli::run::agent_running() {
             return Ok(std::process::ExitCode::SUCCESS);
         }
+        pause = reaper_pause(monotonic_ns(), deadline, next);
+    }
+}
+
+/// The reaper's sleeps are at least this long (no spinning on a hold about to expire).
+const REAPER_MIN_PAUSE: Duration = Duration::from_millis(1);
+/// With nothing held, the reaper sleeps one deadline, but at least this long (a 10 ms
+/// deadline does not make it wake 100 times a second) ...
+const REAPER_IDLE_PAUSE: Duration = Duration::from_millis(50);
+/// ... and never longer than this, so that a shortened deadline, an unload or a new
+/// load of the programs is noticed soon.
+const REAPER_MAX_PAUSE: Duration = Duration::from_millis(250);
+
+/// How long the reaper sleeps after a sweep at `now`: until the next pending hold's
+/// deadline, so it is ended when it is due rather than up to a fixed poll later. With
+/// nothing held, one deadline: a hold placed after the sweep cannot expire sooner (the
+/// wake-up that follows sees it and sleeps until its own deadline).
+fn reaper_pause(now: u64, deadline: Duration, next_since: Option<u64>) -> Duration {
+    match next_since {
+        Some(since) => {
+            let due = since.saturating_add(deadline.as_nanos() as u64);
+            Duration::from_nanos(due.saturating_sub(now)).clamp(REAPER_MIN_PAUSE, REAPER_MAX_PAUSE)
+        }
+        None => deadline.clamp(REAPER_IDLE_PAUSE, REAPER_MAX_PAUSE),
     }
 }
 
@@ -365,4 +397,81 @@ fn allowed_anywhere(argv: &[Vec<u8>], policy: &guard_policy::Policy) -> bool {
         !crate::cli::check::apply_policy(&j, policy).deny
     };
     allowed(None) && cwds.iter().all(|c| allowed(Some(c)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+
+    #[test]
+    fn the_reaper_wakes_when_the_next_hold_is_due() {
+        let d = Duration::from_secs(1);
+        let now = 10_000 * MS;
+        // Placed 900 ms ago: due in 100 ms.
+        assert_eq!(reaper_pause(now, d, Some(now - 900 * MS)), Duration::from_millis(100));
+        // Due long after the longest sleep: it wakes in between (a shortened deadline).
+        assert_eq!(reaper_pause(now, d, Some(now - 100 * MS)), REAPER_MAX_PAUSE);
+        // Already due (the sweep raced with it): at once, without spinning.
+        assert_eq!(reaper_pause(now, d, Some(now - 2_000 * MS)), REAPER_MIN_PAUSE);
+        // Nothing held: one deadline, within the idle bounds.
+        assert_eq!(reaper_pause(now, Duration::from_millis(100), None), Duration::from_millis(100));
+        assert_eq!(reaper_pause(now, Duration::from_secs(2), None), REAPER_MAX_PAUSE);
+        assert_eq!(reaper_pause(now, Duration::from_millis(10), None), REAPER_IDLE_PAUSE);
+    }
+
+    /// Holds placed at arbitrary moments between the reaper's sweeps are each ended
+    /// within 1 ms of their deadline when the deadline is at least the idle pause (and
+    /// within the idle pause when it is shorter).
+    #[test]
+    fn every_hold_ends_at_its_deadline() {
+        for deadline_ms in [10u64, 50, 100, 1_000, 2_000, 60_000] {
+            let d = Duration::from_millis(deadline_ms);
+            let mut seed = 0x9e37_79b9_7f4a_7c15u64 ^ deadline_ms;
+            let mut rand = move || {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed
+            };
+            // A simulated reaper: holds as (placed at, ended at).
+            let (mut now, mut holds) = (0u64, Vec::<(u64, Option<u64>)>::new());
+            let end = 600_000 * MS;
+            while now < end {
+                // Holds placed since the last sweep (some sweeps see none).
+                if rand() % 4 == 0 {
+                    let placed = now.saturating_sub(rand() % (5 * MS));
+                    holds.push((placed, None));
+                }
+                let mut next = None::<u64>;
+                for (placed, ended) in holds.iter_mut().filter(|h| h.1.is_none()) {
+                    if now - *placed >= d.as_nanos() as u64 {
+                        *ended = Some(now);
+                    } else {
+                        next = Some(next.map_or(*placed, |n: u64| n.min(*placed)));
+                    }
+                }
+                now += reaper_pause(now, d, next).as_nanos() as u64;
+            }
+            let slack = if d >= REAPER_IDLE_PAUSE { MS } else { REAPER_IDLE_PAUSE.as_nanos() as u64 };
+            for (placed, ended) in holds.iter().filter_map(|(p, e)| Some((*p, (*e)?))) {
+                let late = ended - (placed + d.as_nanos() as u64);
+                assert!(late <= slack, "deadline {deadline_ms} ms: a hold placed at {placed} ended {late} ns late");
+            }
+            assert!(holds.iter().filter(|h| h.1.is_some()).count() > 100, "deadline {deadline_ms} ms");
+        }
+    }
+
+    /// With nothing held and the default deadline, the reaper wakes 4 times a second
+    /// (a fixed 50 ms poll: 20), and never less often than every 250 ms.
+    #[test]
+    fn an_idle_reaper_wakes_rarely() {
+        let d = Duration::from_millis(guard_policy::DEFAULT_DEADLINE_MS);
+        assert_eq!(reaper_pause(0, d, None), Duration::from_millis(250));
+        for ms in [1u64, 10, 49, 50, 60, 250, 251, 60_000] {
+            let p = reaper_pause(0, Duration::from_millis(ms), None);
+            assert!(p >= REAPER_IDLE_PAUSE && p <= REAPER_MAX_PAUSE, "{ms} ms: {p:?}");
+        }
+    }
 }

@@ -165,7 +165,8 @@ fn with_the_agent_killed_no_held_command_outlives_the_deadline() {
     let took = started.elapsed();
     assert_eq!(status.signal(), Some(libc::SIGKILL), "killed by the fail mode: {status:?}");
     assert!(sb.intact());
-    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(10), "ended at the 1 s deadline, not before and not never: {took:?}");
+    // The reaper sleeps until the hold is due: ended at the deadline, not a poll later.
+    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(2), "ended at the 1 s deadline, not before and not long after: {took:?}");
     let open_status = open_child.wait().unwrap();
     assert!(open_status.success(), "the fail-open identity was resumed at the deadline and ran: {open_status:?}");
     assert!(!sb.dir.join("scratch/build").exists(), "and did its work");
