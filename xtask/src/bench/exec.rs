@@ -1,9 +1,9 @@
 //! The interleaved exec benchmark: every round runs each case without the agent and
 //! with it, back to back (alternating which comes first), so each agent figure has a
-//! baseline measured seconds apart to be compared with. The agent is started afresh for
-//! each case and stopped after it, so no program stays attached during a baseline.
-//! Between the two runs the floor: the same storm with syscall tracepoints switched on
-//! and nothing attached (see `floor`), the part of the cost no such tool can avoid.
+//! baseline measured right next to it. The agent is started afresh for each case and
+//! stopped after it, so no program stays attached during a baseline. Beside the
+//! baseline the floor: the same storm with syscall tracepoints switched on and nothing
+//! attached (see `floor`), the part of the cost no such tool can avoid.
 
 use std::{collections::BTreeMap, path::Path, process::ExitCode, time::Duration};
 
@@ -109,9 +109,11 @@ pub fn run(agent_bin: &Path, opts: &super::ExecOptions) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// One case without and with the agent, the floor in between (whether the agent or
-/// the baseline goes first alternates, so drift in the machine's load does not favour
-/// either side).
+/// One case without and with the agent, and the floor. The baseline runs next to the
+/// agent's storm, with the floor on its other side: on these machines the rate drifts
+/// over seconds, so two storms' ratio is steadier the closer they run. Whether the
+/// agent or the baseline goes first alternates, so what an agent's start or stop leaves
+/// behind (and drift) does not favour either side.
 fn pair(
     bin: &Path,
     names: &Names,
@@ -136,16 +138,16 @@ fn pair(
     };
     if agent_first {
         let (agent, cost) = with_agent(bin, names, case, duration)?;
-        let floor = floor()?;
+        let base = baseline()?;
         Ok(Pair {
-            base: baseline()?,
-            floor,
+            base,
+            floor: floor()?,
             agent,
             cost,
         })
     } else {
-        let base = baseline()?;
         let floor = floor()?;
+        let base = baseline()?;
         let (agent, cost) = with_agent(bin, names, case, duration)?;
         Ok(Pair {
             base,
@@ -155,6 +157,9 @@ fn pair(
         })
     }
 }
+
+/// Pause after the agent stops.
+const SETTLE: Duration = Duration::from_millis(200);
 
 /// One storm with a freshly started agent (stopped again afterwards).
 fn with_agent(
@@ -167,6 +172,9 @@ fn with_agent(
     agent.wait_ready(&names.ready, Duration::from_secs(120))?;
     let run = measured(&agent, names, case, duration);
     agent.stop()?;
+    // The kernel frees the unloaded programs and maps after a grace period: let that
+    // pass before a baseline that follows.
+    std::thread::sleep(SETTLE);
     run
 }
 
