@@ -23,7 +23,7 @@ use guard_common::enforce::{AgentState, CachedVerdict, Held, VerdictKey};
 
 /// A heartbeat older than this means the agent is gone.
 pub const MAX_AGE: Duration = Duration::from_secs(1);
-/// How often the agent writes its heartbeat.
+/// How often the agent writes its heartbeat (from its reader, after a poll).
 pub const BEAT: Duration = Duration::from_millis(200);
 
 /// CLOCK_MONOTONIC in nanoseconds (the clock of `bpf_ktime_get_ns`).
@@ -38,16 +38,25 @@ pub fn monotonic_ns() -> u64 {
 pub struct Heartbeat {
     map: Array<MapData, AgentState>,
     pub deadline: Duration,
+    /// When the last beat was written (`monotonic_ns`), 0 before the first.
+    last_ns: u64,
 }
 
 impl Heartbeat {
     pub fn new(map: Map) -> anyhow::Result<Self> {
-        Ok(Self { map: Array::try_from(map)?, deadline: Duration::from_secs(2) })
+        Ok(Self { map: Array::try_from(map)?, deadline: Duration::from_secs(2), last_ns: 0 })
     }
 
     /// Tells the kernel the agent is alive (holds may be placed).
     pub fn beat(&mut self) {
-        self.write(monotonic_ns());
+        let now = monotonic_ns();
+        self.write(now);
+        self.last_ns = now;
+    }
+
+    /// Time since the last beat (since boot before the first).
+    pub fn since_last(&self) -> Duration {
+        Duration::from_nanos(monotonic_ns().saturating_sub(self.last_ns))
     }
 
     /// Tells the kernel the agent is gone: nothing more is held.
@@ -232,8 +241,10 @@ const REAPER_MIN_PAUSE: Duration = Duration::from_millis(1);
 /// deadline does not make it wake 100 times a second) ...
 const REAPER_IDLE_PAUSE: Duration = Duration::from_millis(50);
 /// ... and never longer than this, so that a shortened deadline, an unload or a new
-/// load of the programs is noticed soon.
-const REAPER_MAX_PAUSE: Duration = Duration::from_millis(250);
+/// load of the programs is noticed within a second. Not shorter: each wake-up on a
+/// machine whose CPUs are all busy costs some workload process a scheduler slice
+/// (see `events::reader`).
+const REAPER_MAX_PAUSE: Duration = Duration::from_secs(1);
 
 /// How long the reaper sleeps after a sweep at `now`: until the next pending hold's
 /// deadline, so it is ended when it is due rather than up to a fixed poll later. With
@@ -412,7 +423,7 @@ mod tests {
         // Placed 900 ms ago: due in 100 ms.
         assert_eq!(reaper_pause(now, d, Some(now - 900 * MS)), Duration::from_millis(100));
         // Due long after the longest sleep: it wakes in between (a shortened deadline).
-        assert_eq!(reaper_pause(now, d, Some(now - 100 * MS)), REAPER_MAX_PAUSE);
+        assert_eq!(reaper_pause(now, Duration::from_secs(5), Some(now - 100 * MS)), REAPER_MAX_PAUSE);
         // Already due (the sweep raced with it): at once, without spinning.
         assert_eq!(reaper_pause(now, d, Some(now - 2_000 * MS)), REAPER_MIN_PAUSE);
         // Nothing held: one deadline, within the idle bounds.
@@ -463,12 +474,12 @@ mod tests {
         }
     }
 
-    /// With nothing held and the default deadline, the reaper wakes 4 times a second
-    /// (a fixed 50 ms poll: 20), and never less often than every 250 ms.
+    /// With nothing held and the default deadline, the reaper wakes once a second
+    /// (a fixed 50 ms poll: 20 times), and never less often.
     #[test]
     fn an_idle_reaper_wakes_rarely() {
         let d = Duration::from_millis(guard_policy::DEFAULT_DEADLINE_MS);
-        assert_eq!(reaper_pause(0, d, None), Duration::from_millis(250));
+        assert_eq!(reaper_pause(0, d, None), Duration::from_secs(1));
         for ms in [1u64, 10, 49, 50, 60, 250, 251, 60_000] {
             let p = reaper_pause(0, Duration::from_millis(ms), None);
             assert!(p >= REAPER_IDLE_PAUSE && p <= REAPER_MAX_PAUSE, "{ms} ms: {p:?}");

@@ -128,14 +128,18 @@ async fn run_async(args: &RunArgs) -> anyhow::Result<ExitCode> {
             None
         }
     };
-    let reader = spawn_reader(ring, stop.clone(), decode_errors.clone(), rule_names.clone(), output, pods.clone(), resolver, auto);
+    // From here the reader beats: it is what answers holds, so the kernel parks a
+    // command only while the reader is alive and keeping up.
+    let beats = Beats { heartbeat, policy: enforcer.current() };
+    let reader = spawn_reader(ring, stop.clone(), decode_errors.clone(), rule_names.clone(), output, pods.clone(), resolver, auto, beats);
 
     // systemd (Type=notify): ready once the programs are attached and the reader runs;
     // the watchdog is fed from this loop only while the reader thread is alive.
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     let mut watchdog = tokio::time::interval(watchdog_period());
-    let mut watch = tokio::time::interval(Duration::from_secs(2));
-    let mut beat = tokio::time::interval(hold::BEAT);
+    // The policy file's modification time is looked at every 2 s; without a file there
+    // is nothing to watch, and no timer (each tick wakes two threads).
+    let mut watch = settings.policy.is_some().then(|| tokio::time::interval(Duration::from_secs(2)));
     let mut tick = tokio::time::interval(Duration::from_secs(args.report_interval.max(1)));
     let mut last_dropped = 0;
     loop {
@@ -158,13 +162,7 @@ async fn run_async(args: &RunArgs) -> anyhow::Result<ExitCode> {
                 }
                 let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
             }
-            _ = watch.tick() => enforcer.reload(&mut kernel.maps, &rule_names, false),
-            _ = beat.tick() => {
-                if let Ok(policy) = enforcer.current().read() {
-                    hold_settings(&mut heartbeat, &policy);
-                }
-                heartbeat.beat();
-            }
+            () = next_tick(&mut watch) => enforcer.reload(&mut kernel.maps, &rule_names, false),
             () = kube::changed(&mut pods) => {
                 if let Some(table) = pods.as_mut().map(|t| t.borrow_and_update().clone()) {
                     enforcer.set_label_cgroup_modes(&mut kernel.maps, kube::label_modes(&table));
@@ -175,8 +173,8 @@ async fn run_async(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     // Nothing more is held from here; what is held now gets its verdict from the reader
     // while it drains, or the fail mode from the reaper at the deadline.
-    heartbeat.stop();
     metrics.set_attached(false);
+    // The reader stops the heartbeat (nothing more is held) before its last drain.
     stop.store(true, Ordering::Release);
     let _ = tokio::task::spawn_blocking(move || reader.join()).await;
     let totals = loader::read_counters(&counters)?;
@@ -202,6 +200,7 @@ fn spawn_reader(
     pods: Option<PodTable>,
     mut resolver: Resolver,
     mut auto: Option<crate::quarantine::Auto>,
+    beats: Beats,
 ) -> std::thread::JoinHandle<()> {
     std::thread::Builder::new()
         .name("guard-reader".into())
@@ -211,6 +210,7 @@ fn spawn_reader(
             let clock = Clock::now();
             let host = hostname();
             let out = std::cell::RefCell::new(output);
+            let beats = std::cell::RefCell::new(beats);
             reader::run(
                 &mut ring,
                 &stop,
@@ -251,7 +251,11 @@ fn spawn_reader(
                         tracing::warn!(%err, "undecodable record");
                     }
                 },
-                || out.borrow_mut().flush(),
+                || {
+                    out.borrow_mut().flush();
+                    beats.borrow_mut().maybe_beat();
+                },
+                || beats.borrow_mut().heartbeat.stop(),
             );
             out.into_inner().close();
         })
@@ -304,6 +308,36 @@ fn verdict_event(exec_line: &str, verdict_line: &str) -> Option<String> {
         "intents": verdict["intents"],
     });
     Some(event.to_string())
+}
+
+/// The next tick of `interval`; never without one.
+async fn next_tick(interval: &mut Option<tokio::time::Interval>) {
+    match interval {
+        Some(i) => {
+            i.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// The heartbeat, written from the reader thread after its polls (at least every
+/// `reader::POLL_INTERVAL`), no more often than `hold::BEAT`. A timer of its own in the main
+/// loop would wake two threads five times a second, and each wake-up of the agent on a
+/// busy machine delays the workload's next process by up to a scheduler slice.
+struct Beats {
+    heartbeat: Heartbeat,
+    policy: hold::CurrentPolicy,
+}
+
+impl Beats {
+    fn maybe_beat(&mut self) {
+        if self.heartbeat.since_last() >= hold::BEAT {
+            if let Ok(policy) = self.policy.read() {
+                hold_settings(&mut self.heartbeat, &policy);
+            }
+            self.heartbeat.beat();
+        }
+    }
 }
 
 /// The hold settings of `policy`: its deadline. (Each identity's fail mode travels

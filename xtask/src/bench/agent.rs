@@ -69,7 +69,7 @@ pub struct Agent {
 }
 
 /// BPF statistics and drops at one moment.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub struct Snapshot {
     /// Sum of every program's `run_time_ns` (None when `status` did not report it).
     pub bpf_ns: Option<u64>,
@@ -80,6 +80,11 @@ pub struct Snapshot {
     /// The agent's threads' on-CPU time from /proc/PID/task/*/schedstat, in ns
     /// (precise where the ticks are 10 ms coarse; None without CONFIG_SCHEDSTATS).
     pub sched_ns: Option<u64>,
+    /// How many times the agent's threads were put on a CPU (the third schedstat field,
+    /// summed): its wake-ups, about. Each costs a busy machine more than its CPU time.
+    pub slices: Option<u64>,
+    /// When the snapshot was taken.
+    pub at: Instant,
 }
 
 impl Agent {
@@ -169,7 +174,7 @@ impl Agent {
     /// BPF run time, drops (from `guard-agent status --json`) and CPU ticks, now.
     pub fn snapshot(&self) -> Result<Snapshot> {
         let cpu_ticks = cpu_ticks(self.child.id())?;
-        let sched_ns = sched_ns(self.child.id()).ok();
+        let (sched_ns, slices) = sched_stats(self.child.id()).map_or((None, None), |(ns, n)| (Some(ns), Some(n)));
         let status = output(Command::new(&self.bin).args(["status", "--json"]))
             .and_then(|t| serde_json::from_str::<Value>(&t).context("status --json is not JSON"));
         let (bpf_ns, dropped) = match status {
@@ -184,6 +189,8 @@ impl Agent {
             dropped,
             cpu_ticks,
             sched_ns,
+            slices,
+            at: Instant::now(),
         })
     }
 
@@ -246,22 +253,24 @@ fn cpu_ticks(pid: u32) -> Result<u64> {
     Ok(tick(14).context("utime")? + tick(15).context("stime")?)
 }
 
-/// Sum over `pid`'s threads of the first /proc/PID/task/TID/schedstat field (ns on CPU).
-fn sched_ns(pid: u32) -> Result<u64> {
-    let mut total = 0;
+/// Sums over `pid`'s threads of the first and third /proc/PID/task/TID/schedstat fields:
+/// ns on CPU, and times put on a CPU.
+fn sched_stats(pid: u32) -> Result<(u64, u64)> {
+    let (mut total, mut slices) = (0, 0);
     for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
         // A thread that exits while we look is skipped (its time is then lost: the
         // /proc/PID/stat figure keeps it).
         let Ok(text) = std::fs::read_to_string(task?.path().join("schedstat")) else {
             continue;
         };
-        total += text
-            .split_whitespace()
-            .next()
-            .and_then(|f| f.parse::<u64>().ok())
-            .context("schedstat")?;
+        let mut fields = text.split_whitespace().map(str::parse::<u64>);
+        let (Some(Ok(ns)), Some(Ok(_wait)), Some(Ok(n))) = (fields.next(), fields.next(), fields.next()) else {
+            anyhow::bail!("schedstat: {text:?}");
+        };
+        total += ns;
+        slices += n;
     }
-    Ok(total)
+    Ok((total, slices))
 }
 
 /// Sum of every numeric `key` anywhere in `v` (one per program); None when absent.
@@ -348,6 +357,7 @@ mod tests {
     #[test]
     fn reads_own_cpu_time() {
         assert!(cpu_ticks(std::process::id()).is_ok());
-        assert!(sched_ns(std::process::id()).unwrap() > 0);
+        let (ns, slices) = sched_stats(std::process::id()).unwrap();
+        assert!(ns > 0 && slices > 0);
     }
 }

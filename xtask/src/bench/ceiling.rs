@@ -9,7 +9,7 @@ use super::{
     Names,
     agent::Agent,
     exec::{self, Case},
-    report::{opt, per_exec_us, percent, verdict},
+    report::{opt, per_exec_us, per_second, percent, verdict},
     stats::Latency,
     storm::Shape,
 };
@@ -36,7 +36,7 @@ pub fn run(agent_bin: &Path, secs: u64, workers: Option<usize>) -> Result<ExitCo
     let lat = Latency::of(&mut storm.latencies_ns);
     let complete = cost.captured == storm.execs && cost.dropped.unwrap_or(0) == 0;
     println!(
-        "ceiling {secs}s w={}: {} execs, {:.0}/s, mean {:.1}us p50 {:.1}us p99 {:.1}us | captured {} {} | dropped {} | bpf {} | agent cpu {} (stat ticks: {})",
+        "ceiling {secs}s w={}: {} execs, {:.0}/s, mean {:.1}us p50 {:.1}us p99 {:.1}us | captured {} {} | dropped {} | bpf {} | agent cpu {} (stat ticks: {}) | agent wake-ups {}",
         case.workers,
         storm.execs,
         storm.rate(),
@@ -49,6 +49,7 @@ pub fn run(agent_bin: &Path, secs: u64, workers: Option<usize>) -> Result<ExitCo
         per_exec_us(cost.bpf_ns, storm.execs),
         per_exec_us(Some(cost.cpu_ns), storm.execs),
         per_exec_us(Some(cost.stat_cpu_ns), storm.execs),
+        per_second(cost.wakes, cost.secs),
     );
     Ok(if complete {
         ExitCode::SUCCESS

@@ -58,6 +58,10 @@ pub struct AgentCost {
     pub cpu_ns: u64,
     /// The agent's utime + stime (10 ms ticks: coarse over short storms).
     pub stat_cpu_ns: u64,
+    /// The agent's threads' wake-ups (schedstat) over `secs`.
+    pub wakes: Option<u64>,
+    /// Time between the two snapshots.
+    pub secs: f64,
 }
 
 /// One round of one case.
@@ -215,5 +219,7 @@ fn cost(before: &Snapshot, after: &Snapshot, captured: u64) -> AgentCost {
         bpf_ns: delta(before.bpf_ns, after.bpf_ns),
         cpu_ns: delta(before.sched_ns, after.sched_ns).unwrap_or(stat_cpu_ns),
         stat_cpu_ns,
+        wakes: delta(before.slices, after.slices),
+        secs: after.at.duration_since(before.at).as_secs_f64(),
     }
 }

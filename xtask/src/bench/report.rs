@@ -25,7 +25,7 @@ pub fn round_line(round: usize, case: Case, pair: &Pair) {
         |f| format!("{:.3}", f.rate() / base.rate()),
     );
     println!(
-        "round {round:>2} {:<13} w={} | base {:>7.0}/s p99 {:>6.0}us | agent {:>7.0}/s p99 {:>6.0}us | ratio {:.3} | floor {floor} | captured {} | dropped {} | bpf {} | cpu {}",
+        "round {round:>2} {:<13} w={} | base {:>7.0}/s p99 {:>6.0}us | agent {:>7.0}/s p99 {:>6.0}us | ratio {:.3} | floor {floor} | captured {} | dropped {} | bpf {} | cpu {} | wakes {}",
         case.shape.label(),
         case.workers,
         base.rate(),
@@ -37,6 +37,7 @@ pub fn round_line(round: usize, case: Case, pair: &Pair) {
         opt(cost.dropped),
         per_exec_us(cost.bpf_ns, agent.execs),
         per_exec_us(Some(cost.cpu_ns), agent.execs),
+        per_second(cost.wakes, cost.secs),
     );
 }
 
@@ -94,6 +95,8 @@ fn print_costs(pairs: &[Pair], base_p99: f64, agent_p99: f64) {
     let bpf: Option<u64> = pairs.iter().map(|p| p.cost.bpf_ns).sum();
     let cpu: u64 = pairs.iter().map(|p| p.cost.cpu_ns).sum();
     let stat_cpu: u64 = pairs.iter().map(|p| p.cost.stat_cpu_ns).sum();
+    let wakes: Option<u64> = pairs.iter().map(|p| p.cost.wakes).sum();
+    let secs: f64 = pairs.iter().map(|p| p.cost.secs).sum();
     // Judged on the whole run (all BPF time over all execs); the median of the rounds
     // is printed too: a round in which the hypervisor preempted a vCPU inside a program
     // counts the stolen time as run time, and one such round moves the whole mean.
@@ -101,7 +104,7 @@ fn print_costs(pairs: &[Pair], base_p99: f64, agent_p99: f64) {
     let bpf_round_median = if bpf_rounds.is_empty() { "n/a".to_owned() } else { format!("{:.2}us", stats::median(&bpf_rounds)) };
     let p99_ratio = agent_p99 / base_p99;
     println!(
-        "    ratio median {med:.3} {} min {min:.3} | p99 ratio {p99_ratio:.2} {} | captured {} {} | dropped {} | bpf {} {} (round median {bpf_round_median}) | agent cpu {} {} (stat ticks: {})",
+        "    ratio median {med:.3} {} min {min:.3} | p99 ratio {p99_ratio:.2} {} | captured {} {} | dropped {} | bpf {} {} (round median {bpf_round_median}) | agent cpu {} {} (stat ticks: {}) | agent wake-ups {}",
         verdict(med >= MIN_RATIO),
         verdict(p99_ratio <= MAX_P99_RATIO),
         percent(captured, execs),
@@ -112,6 +115,7 @@ fn print_costs(pairs: &[Pair], base_p99: f64, agent_p99: f64) {
         per_exec_us(Some(cpu), execs),
         verdict(us(cpu, execs) <= MAX_CPU_US),
         per_exec_us(Some(stat_cpu), execs),
+        per_second(wakes, secs),
     );
     let floors: Vec<(f64, f64)> = pairs
         .iter()
@@ -165,6 +169,14 @@ fn us(ns: u64, execs: u64) -> f64 {
 /// `ns` per exec in microseconds, or `n/a`.
 pub fn per_exec_us(ns: Option<u64>, execs: u64) -> String {
     ns.map_or_else(|| "n/a".into(), |ns| format!("{:.2}us/exec", us(ns, execs)))
+}
+
+/// A count over `secs` as a rate, or `n/a`.
+pub fn per_second(n: Option<u64>, secs: f64) -> String {
+    match n {
+        Some(n) if secs > 0.0 => format!("{:.0}/s", n as f64 / secs),
+        _ => "n/a".into(),
+    }
 }
 
 /// A number, or `n/a`.
