@@ -171,10 +171,10 @@ async fn run_async(args: &RunArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
-    // Nothing more is held from here; what is held now gets its verdict from the reader
-    // while it drains, or the fail mode from the reaper at the deadline.
     metrics.set_attached(false);
-    // The reader stops the heartbeat (nothing more is held) before its last drain.
+    // The reader stops the heartbeat when it sees this (nothing more is held from then
+    // on), then drains: what is held by then gets its verdict from that drain, or the
+    // fail mode from the reaper at the deadline.
     stop.store(true, Ordering::Release);
     let _ = tokio::task::spawn_blocking(move || reader.join()).await;
     let totals = loader::read_counters(&counters)?;
