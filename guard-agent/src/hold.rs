@@ -23,8 +23,6 @@ use guard_common::enforce::{AgentState, CachedVerdict, Held, VerdictKey};
 
 /// A heartbeat older than this means the agent is gone.
 pub const MAX_AGE: Duration = Duration::from_secs(1);
-/// How often the agent writes its heartbeat (from its reader, after a poll).
-pub const BEAT: Duration = Duration::from_millis(200);
 
 /// CLOCK_MONOTONIC in nanoseconds (the clock of `bpf_ktime_get_ns`).
 pub fn monotonic_ns() -> u64 {
@@ -38,25 +36,16 @@ pub fn monotonic_ns() -> u64 {
 pub struct Heartbeat {
     map: Array<MapData, AgentState>,
     pub deadline: Duration,
-    /// When the last beat was written (`monotonic_ns`), 0 before the first.
-    last_ns: u64,
 }
 
 impl Heartbeat {
     pub fn new(map: Map) -> anyhow::Result<Self> {
-        Ok(Self { map: Array::try_from(map)?, deadline: Duration::from_secs(2), last_ns: 0 })
+        Ok(Self { map: Array::try_from(map)?, deadline: Duration::from_secs(2) })
     }
 
     /// Tells the kernel the agent is alive (holds may be placed).
     pub fn beat(&mut self) {
-        let now = monotonic_ns();
-        self.write(now);
-        self.last_ns = now;
-    }
-
-    /// Time since the last beat (since boot before the first).
-    pub fn since_last(&self) -> Duration {
-        Duration::from_nanos(monotonic_ns().saturating_sub(self.last_ns))
+        self.write(monotonic_ns());
     }
 
     /// Tells the kernel the agent is gone: nothing more is held.

@@ -253,7 +253,7 @@ fn spawn_reader(
                 },
                 || {
                     out.borrow_mut().flush();
-                    beats.borrow_mut().maybe_beat();
+                    beats.borrow_mut().beat();
                 },
                 || beats.borrow_mut().heartbeat.stop(),
             );
@@ -320,23 +320,21 @@ async fn next_tick(interval: &mut Option<tokio::time::Interval>) {
     }
 }
 
-/// The heartbeat, written from the reader thread after its polls (at least every
-/// `reader::POLL_INTERVAL`), no more often than `hold::BEAT`. A timer of its own in the main
-/// loop would wake two threads five times a second, and each wake-up of the agent on a
-/// busy machine delays the workload's next process by up to a scheduler slice.
+/// The heartbeat, written from the reader thread each time it has drained the ring
+/// (after every poll, so at least every `reader::POLL_INTERVAL`). A timer of its own in
+/// the main loop would wake two threads five times a second, and each wake-up of the
+/// agent on a busy machine delays the workload's next process by up to a scheduler slice.
 struct Beats {
     heartbeat: Heartbeat,
     policy: hold::CurrentPolicy,
 }
 
 impl Beats {
-    fn maybe_beat(&mut self) {
-        if self.heartbeat.since_last() >= hold::BEAT {
-            if let Ok(policy) = self.policy.read() {
-                hold_settings(&mut self.heartbeat, &policy);
-            }
-            self.heartbeat.beat();
+    fn beat(&mut self) {
+        if let Ok(policy) = self.policy.read() {
+            hold_settings(&mut self.heartbeat, &policy);
         }
+        self.heartbeat.beat();
     }
 }
 

@@ -120,6 +120,25 @@ fn a_held_command_resumes_when_allowed_and_dies_before_acting_when_denied() {
     unload();
 }
 
+/// The heartbeat is kept fresh by the reader thread as it polls, not only written at
+/// start: seconds after start (past the heartbeat's 1 s maximum age), with no event in
+/// between, a strict identity's command is still held and judged.
+#[test]
+fn commands_are_still_held_long_after_the_agent_started() {
+    require_root();
+    unload();
+    let sb = Sandbox::new("hold-later", 5000);
+    let agent = Agent::start(&["--policy", sb.policy.to_str().unwrap()]).unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    let tok = token("later");
+    let killed = sb.sh(STRICT, "cd protected/.. && rm -rf protected", &tok);
+    let events = agent.stop().unwrap();
+    assert_eq!(killed.signal(), Some(libc::SIGKILL), "held and denied: {killed:?}\n{:#?}", events.with_token(&tok));
+    assert!(sb.intact(), "nothing was deleted");
+    assert_eq!(held_events(&events, &tok).len(), 1, "held, not the fail mode at once: {:#?}", events.with_token(&tok));
+    unload();
+}
+
 #[test]
 fn with_the_agent_killed_no_held_command_outlives_the_deadline() {
     require_root();
