@@ -21,8 +21,11 @@ use std::{
 use aya::maps::{Array, HashMap as BpfHashMap, Map, MapData};
 use guard_common::enforce::{AgentState, CachedVerdict, Held, VerdictKey};
 
-/// A heartbeat older than this means the agent is gone.
-pub const MAX_AGE: Duration = Duration::from_secs(1);
+/// A heartbeat older than this means the agent is gone. The reader beats after every
+/// poll (`reader::POLL_INTERVAL`, 500 ms): four polls, so that a reader held up for a
+/// moment (a slow stdout, a loaded machine) is not taken for gone. A stale heartbeat
+/// gives a strict identity's command the fail mode at once, and fail-closed denies.
+pub const MAX_AGE: Duration = Duration::from_secs(2);
 
 /// CLOCK_MONOTONIC in nanoseconds (the clock of `bpf_ktime_get_ns`).
 pub fn monotonic_ns() -> u64 {

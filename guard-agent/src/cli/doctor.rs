@@ -32,7 +32,7 @@ impl Check {
             Err(e) => Self { usable: false, detail: format!("{e:#}") },
         }
     }
-    fn json(&self, extra: &[(&str, String)]) -> String {
+    fn json(&self, extra: &[(&'static str, String)]) -> String {
         let mut w = ObjectWriter::new();
         w.bool("usable", self.usable).bytes("detail", self.detail.as_bytes());
         for (k, v) in extra {

@@ -2,7 +2,9 @@
 //! guard-export (OCSF/ECS/HEC to the `--sink` URLs, and the hash-chained audit log).
 
 use std::{
-    io::{BufWriter, Stdout, Write as _},
+    fs::File,
+    io::{BufWriter, Write as _},
+    os::fd::AsFd as _,
     path::PathBuf,
     time::Duration,
 };
@@ -51,7 +53,9 @@ pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The reader's output.
 pub struct Output {
-    stdout: Option<BufWriter<Stdout>>,
+    /// Standard output, written through a duplicate of its descriptor: `std::io::Stdout`
+    /// would take its lock and copy each full buffer through its own line buffer again.
+    stdout: Option<BufWriter<File>>,
     exporter: Option<Exporter>,
     policy_name: String,
     export_errors: u64,
@@ -80,8 +84,15 @@ impl Output {
                 audit: AuditOptions { every, ..AuditOptions::default() },
             })?)
         };
+        let stdout = match native {
+            true => {
+                let fd = std::io::stdout().as_fd().try_clone_to_owned().map_err(|e| anyhow::anyhow!("duplicating standard output: {e}"))?;
+                Some(BufWriter::with_capacity(1 << 16, File::from(fd)))
+            }
+            false => None,
+        };
         Ok(Self {
-            stdout: native.then(|| BufWriter::with_capacity(1 << 16, std::io::stdout())),
+            stdout,
             exporter,
             policy_name: policy_name.to_owned(),
             export_errors: 0,

@@ -4,7 +4,7 @@ use std::{
     process::ExitCode,
     sync::{
         Arc,
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicU64, Ordering},
     },
     time::Duration,
 };
@@ -117,7 +117,7 @@ async fn run_async(args: &RunArgs) -> anyhow::Result<ExitCode> {
     metrics.set_attached(true);
     tracing::info!(path = path::name(path), adopted = kernel.adopted, "capture attached");
 
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(reader::Stop::new().context("creating the reader's stop eventfd")?);
     let decode_errors = Arc::new(AtomicU64::new(0));
     let resolver = Resolver::new(held, enforcer.current(), kernel.maps.take("VERDICTS").context("VERDICTS map")?)?;
     // The agent's own quarantines (policy `quarantine`); without the maps it only reports.
@@ -175,7 +175,7 @@ async fn run_async(args: &RunArgs) -> anyhow::Result<ExitCode> {
     // The reader stops the heartbeat when it sees this (nothing more is held from then
     // on), then drains: what is held by then gets its verdict from that drain, or the
     // fail mode from the reaper at the deadline.
-    stop.store(true, Ordering::Release);
+    stop.request();
     let _ = tokio::task::spawn_blocking(move || reader.join()).await;
     let totals = loader::read_counters(&counters)?;
     tracing::info!(
@@ -193,7 +193,7 @@ async fn run_async(args: &RunArgs) -> anyhow::Result<ExitCode> {
 
 fn spawn_reader(
     mut ring: RingBuf<MapData>,
-    stop: Arc<AtomicBool>,
+    stop: Arc<reader::Stop>,
     decode_errors: Arc<AtomicU64>,
     rule_names: RuleNames,
     output: Output,
@@ -211,6 +211,8 @@ fn spawn_reader(
             let host = hostname();
             let out = std::cell::RefCell::new(output);
             let beats = std::cell::RefCell::new(beats);
+            // Each event's line is written into the previous one's buffer.
+            let mut buf = String::new();
             reader::run(
                 &mut ring,
                 &stop,
@@ -227,7 +229,7 @@ fn spawn_reader(
                             .map(String::as_str)
                             .filter(|_| e.class != intent::NONE || e.decision == decision::HOLD);
                         let reason = crate::enforce::reason::for_record(&record, rule, &policy);
-                        let line = exec_to_json(&record, &clock, &host, &names, pod.as_deref(), reason.as_deref());
+                        let line = exec_to_json(std::mem::take(&mut buf), &record, &clock, &host, &names, pod.as_deref(), reason.as_deref());
                         drop(names);
                         out.borrow_mut().event(&line);
                         let mut denied = e.decision == decision::DENY;
@@ -240,10 +242,11 @@ fn spawn_reader(
                             }
                         }
                         if let Some(q) = auto.as_mut()
-                            && let Some(line) = q.observe(&record, denied, policy.quarantine())
+                            && let Some(note) = q.observe(&record, denied, policy.quarantine())
                         {
-                            out.borrow_mut().native(&line);
+                            out.borrow_mut().native(&note);
                         }
+                        buf = line;
                     }
                     Err(err) => {
                         decode_errors.fetch_add(1, Ordering::Relaxed);

@@ -55,15 +55,14 @@ impl Argv {
         self.joined.iter().flat_map(|j| j.split(|&b| b == 0))
     }
 
+    /// The arguments joined by NULs; `None` for no argument at all.
+    pub fn joined(&self) -> Option<&[u8]> {
+        self.joined.as_deref()
+    }
+
     /// The arguments as owned strings.
     pub fn to_vecs(&self) -> Vec<Vec<u8>> {
         self.iter().map(<[u8]>::to_vec).collect()
-    }
-
-    /// Whether every argument is valid UTF-8 (a NUL is a whole character, so that is
-    /// the joined buffer being valid).
-    pub fn is_utf8(&self) -> bool {
-        self.joined.as_deref().is_none_or(|j| std::str::from_utf8(j).is_ok())
     }
 }
 
@@ -195,7 +194,7 @@ mod tests {
         assert_eq!(r.filename, b"./x");
         assert_eq!(r.exe, b"/usr/bin/true");
         assert_eq!(r.argv.to_vecs(), vec![b"true".to_vec(), vec![], b"a b".to_vec(), vec![0xff]]);
-        assert!(!r.argv.is_utf8());
+        assert_eq!(r.argv.joined(), Some(&b"true\0\0a b\0\xff"[..]));
     }
 
     #[test]

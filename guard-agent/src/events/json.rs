@@ -8,7 +8,7 @@
 //! whose argv is not valid UTF-8 also carries `argv_base64`, every argument's exact
 //! bytes in standard base64.
 
-use std::fmt::Write as _;
+use std::{cell::RefCell, fmt::Write as _};
 
 use base64::Engine as _;
 use guard_common::{
@@ -16,13 +16,16 @@ use guard_common::{
     event::ExecEvent,
 };
 
-use super::decode::ExecRecord;
+use super::decode::{Argv, ExecRecord};
 
 /// Converts the kernel's monotonic timestamps to wall-clock time.
-#[derive(Clone, Copy, Debug)]
+#[derive(Debug)]
 pub struct Clock {
     /// `CLOCK_REALTIME - CLOCK_MONOTONIC`, in nanoseconds, measured at start-up.
     offset_ns: i128,
+    /// The last second written and its text up to the seconds (`2026-12-06T00:25:59`):
+    /// events come in thousands per second, and only the fraction changes among them.
+    second: RefCell<Option<(i128, String)>>,
 }
 
 impl Clock {
@@ -35,25 +38,44 @@ impl Clock {
         };
         let mono = read(libc::CLOCK_MONOTONIC);
         let real = read(libc::CLOCK_REALTIME);
-        Self { offset_ns: real - mono }
+        Self::with_offset(real - mono)
     }
 
-    /// The wall-clock time of a monotonic timestamp (RFC 3339 UTC when displayed);
-    /// `None` past jiff's range.
-    pub fn wall(&self, mono_ns: u64) -> Option<jiff::Timestamp> {
-        jiff::Timestamp::from_nanosecond(self.offset_ns + i128::from(mono_ns)).ok()
+    fn with_offset(offset_ns: i128) -> Self {
+        Self { offset_ns, second: RefCell::new(None) }
     }
-}
 
-/// A wall-clock time as RFC 3339 UTC; empty past jiff's range.
-struct Wall(Option<jiff::Timestamp>);
-
-impl std::fmt::Display for Wall {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.0 {
-            Some(t) => t.fmt(f),
-            None => Ok(()),
+    /// Appends the wall-clock time of a monotonic timestamp as RFC 3339 UTC, exactly as
+    /// jiff displays a timestamp (nanoseconds without trailing zeros, none when zero);
+    /// nothing past jiff's range.
+    fn push_wall(&self, out: &mut String, mono_ns: u64) {
+        const NS: i128 = 1_000_000_000;
+        let ns = self.offset_ns + i128::from(mono_ns);
+        let (second, fraction) = (ns.div_euclid(NS), ns.rem_euclid(NS));
+        let mut cache = self.second.borrow_mut();
+        if cache.as_ref().is_none_or(|(s, _)| *s != second) {
+            let Some(t) = i64::try_from(second).ok().and_then(|s| jiff::Timestamp::from_second(s).ok()) else {
+                return;
+            };
+            let mut text = t.to_string();
+            text.pop(); // the `Z`
+            *cache = Some((second, text));
         }
+        if let Some((_, text)) = cache.as_ref() {
+            out.push_str(text);
+        }
+        if fraction != 0 {
+            let mut digits = [b'0'; 9];
+            let mut rest = fraction;
+            for d in digits.iter_mut().rev() {
+                *d = b'0' + (rest % 10) as u8;
+                rest /= 10;
+            }
+            let len = 9 - digits.iter().rev().take_while(|&&d| d == b'0').count();
+            out.push('.');
+            out.push_str(std::str::from_utf8(&digits[..len]).unwrap_or_default());
+        }
+        out.push('Z');
     }
 }
 
@@ -124,7 +146,50 @@ fn push_escaped(out: &mut String, s: &str) {
     out.push_str(&s[start..]);
 }
 
-/// A JSON object written field by field.
+/// Appends argv as a JSON array of strings; returns whether every argument is valid
+/// UTF-8. When the joined arguments are valid UTF-8 and nothing but their NUL
+/// separators needs escaping (nearly every command line), two passes over the whole
+/// buffer find that out and each argument is copied as it is: checking argument by
+/// argument costs several times more, as most are short.
+fn push_argv(out: &mut String, argv: &Argv) -> bool {
+    let Some(joined) = argv.joined() else {
+        out.push_str("[]");
+        return true;
+    };
+    let text = std::str::from_utf8(joined).ok();
+    let escapes = joined.iter().fold(false, |any, &b| any | ((b < 0x20) & (b != 0)) | (b == b'"') | (b == b'\\') | (b == 0x7f));
+    out.push('[');
+    match text {
+        Some(text) if !escapes => {
+            out.reserve(text.len() + 8);
+            out.push('"');
+            let mut start = 0;
+            for nul in memchr::memchr_iter(0, joined) {
+                // A NUL is a whole character: `start..nul` lies on character boundaries.
+                out.push_str(&text[start..nul]);
+                out.push_str("\",\"");
+                start = nul + 1;
+            }
+            out.push_str(&text[start..]);
+            out.push('"');
+        }
+        _ => {
+            for (i, item) in argv.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                push_bytes(out, item);
+            }
+        }
+    }
+    out.push(']');
+    text.is_some()
+}
+
+/// A JSON object written field by field. Keys given as `&'static str` are the event
+/// schema's names, which need no escaping (checked in debug builds): with the writer's
+/// methods inlined, each becomes a few fixed-size copies. This is the agent's hottest
+/// code after argv escaping: an exec event has 45 keys.
 pub struct ObjectWriter {
     out: String,
     first: bool,
@@ -132,59 +197,87 @@ pub struct ObjectWriter {
 
 impl ObjectWriter {
     pub fn new() -> Self {
-        Self { out: String::with_capacity(2048), first: true }
+        Self::with_buffer(String::with_capacity(2048))
     }
-    /// Writes `key` and its colon. Keys are names from the event schema: a key that
-    /// would need escaping is escaped, the rest (all of guard's) copied as they are.
-    fn key(&mut self, key: &str) {
-        self.out.push(if self.first { '{' } else { ',' });
+    /// Writes into `buf`, cleared first: a caller that writes one object after another
+    /// reuses one allocation.
+    pub fn with_buffer(mut buf: String) -> Self {
+        buf.clear();
+        Self { out: buf, first: true }
+    }
+    /// The opening brace or the comma, and the key's opening quote.
+    #[inline(always)]
+    fn open_key(&mut self) {
+        self.out.push_str(if self.first { "{\"" } else { ",\"" });
         self.first = false;
-        self.out.push('"');
-        if key.bytes().any(|b| NEEDS_ESCAPE[b as usize]) {
-            push_escaped(&mut self.out, key);
-        } else {
-            self.out.push_str(key);
-        }
+    }
+    /// Writes a schema key and its colon.
+    #[inline(always)]
+    fn key(&mut self, key: &'static str) {
+        debug_assert!(!key.bytes().any(|b| NEEDS_ESCAPE[b as usize]), "key {key:?} needs escaping");
+        self.open_key();
+        self.out.push_str(key);
         self.out.push_str("\":");
     }
-    pub fn num(&mut self, key: &str, value: impl itoa::Integer) -> &mut Self {
+    #[inline]
+    pub fn num(&mut self, key: &'static str, value: impl itoa::Integer) -> &mut Self {
         self.key(key);
         self.out.push_str(itoa::Buffer::new().format(value));
         self
     }
-    pub fn opt_num(&mut self, key: &str, value: Option<u64>) -> &mut Self {
+    #[inline]
+    pub fn opt_num(&mut self, key: &'static str, value: Option<u64>) -> &mut Self {
         match value {
             Some(v) => self.num(key, v),
             None => self.raw(key, "null"),
         }
     }
-    /// `value` displayed as a JSON string; it must need no escaping (a timestamp).
-    pub fn display(&mut self, key: &str, value: impl std::fmt::Display) -> &mut Self {
+    /// The wall-clock time of a monotonic timestamp, as a JSON string.
+    pub fn time(&mut self, key: &'static str, clock: &Clock, mono_ns: u64) -> &mut Self {
         self.key(key);
-        let _ = write!(self.out, "\"{value}\"");
+        self.out.push('"');
+        clock.push_wall(&mut self.out, mono_ns);
+        self.out.push('"');
         self
     }
     /// A string, or `null`.
-    pub fn opt_bytes(&mut self, key: &str, value: Option<&[u8]>) -> &mut Self {
+    #[inline]
+    pub fn opt_bytes(&mut self, key: &'static str, value: Option<&[u8]>) -> &mut Self {
         match value {
             Some(v) => self.bytes(key, v),
             None => self.raw(key, "null"),
         }
     }
-    pub fn bool(&mut self, key: &str, value: bool) -> &mut Self {
+    #[inline]
+    pub fn bool(&mut self, key: &'static str, value: bool) -> &mut Self {
         self.raw(key, if value { "true" } else { "false" })
     }
-    pub fn raw(&mut self, key: &str, json: &str) -> &mut Self {
+    #[inline]
+    pub fn raw(&mut self, key: &'static str, json: &str) -> &mut Self {
         self.key(key);
         self.out.push_str(json);
         self
     }
-    pub fn bytes(&mut self, key: &str, value: &[u8]) -> &mut Self {
+    #[inline]
+    pub fn bytes(&mut self, key: &'static str, value: &[u8]) -> &mut Self {
         self.key(key);
         push_bytes(&mut self.out, value);
         self
     }
-    pub fn bytes_array<'a>(&mut self, key: &str, items: impl Iterator<Item = &'a [u8]>) -> &mut Self {
+    /// A string under a key that comes from data (a Kubernetes label), escaped as needed.
+    pub fn entry(&mut self, key: &str, value: &[u8]) -> &mut Self {
+        self.open_key();
+        push_escaped(&mut self.out, key);
+        self.out.push_str("\":");
+        push_bytes(&mut self.out, value);
+        self
+    }
+    /// argv as an array of strings; returns whether it is valid UTF-8 (see `push_argv`).
+    pub fn argv(&mut self, key: &'static str, argv: &Argv) -> bool {
+        self.key(key);
+        push_argv(&mut self.out, argv)
+    }
+    pub fn bytes_array<'a>(&mut self, key: &'static str, items: impl Iterator<Item = &'a [u8]>) -> &mut Self {
         self.key(key);
         self.out.push('[');
         for (i, item) in items.enumerate() {
@@ -238,7 +331,7 @@ fn rule_name<'a>(e: &ExecEvent, names: &'a [String]) -> Option<&'a str> {
 fn k8s_json(info: &guard_kube::PodInfo) -> String {
     let mut labels = ObjectWriter::new();
     for (k, v) in &info.labels {
-        labels.bytes(k, v.as_bytes());
+        labels.entry(k, v.as_bytes());
     }
     let mut w = ObjectWriter::new();
     w.bytes("namespace", info.namespace.as_bytes())
@@ -249,10 +342,12 @@ fn k8s_json(info: &guard_kube::PodInfo) -> String {
     w.finish()
 }
 
-/// The event as one JSON line (without the newline). `k8s`: the container the
+/// The event as one JSON line (without the newline), written into `buf` (cleared
+/// first; the reader hands the last line's buffer back). `k8s`: the container the
 /// process's cgroup belongs to, when the agent watches Kubernetes and knows it.
 /// `reason`: why it was decided so, in words (`enforce::reason`).
 pub fn exec_to_json(
+    buf: String,
     r: &ExecRecord,
     clock: &Clock,
     host: &str,
@@ -261,11 +356,11 @@ pub fn exec_to_json(
     reason: Option<&str>,
 ) -> String {
     let e: &ExecEvent = &r.event;
-    let mut w = ObjectWriter::new();
+    let mut w = ObjectWriter::with_buffer(buf);
     w.raw("kind", "\"exec\"")
         .raw("result", if r.failed() { "\"failed\"" } else { "\"ok\"" })
         .opt_num("errno", r.failed().then_some(e.errno as u64))
-        .display("time", Wall(clock.wall(e.header.ts_ns)))
+        .time("time", clock, e.header.ts_ns)
         .num("ts_mono_ns", e.header.ts_ns)
         .bytes("host", host.as_bytes())
         .num("pid", e.pid)
@@ -285,9 +380,9 @@ pub fn exec_to_json(
         .raw("syscall", if r.execveat() { "\"execveat\"" } else { "\"execve\"" })
         .bytes("filename", &r.filename)
         .bytes("interp", &r.interp)
-        .bytes("exe", &r.exe)
-        .bytes_array("argv", r.argv.iter())
-        .num("argc", e.argc)
+        .bytes("exe", &r.exe);
+    let utf8 = w.argv("argv", &r.argv);
+    w.num("argc", e.argc)
         .num("args_size", e.args_size)
         .bool("argv_truncated", r.argv_truncated())
         .bool("argc_lower_bound", r.argc_lower_bound())
@@ -306,7 +401,7 @@ pub fn exec_to_json(
         .bool("hold_offline", r.hold_offline())
         .bool("quarantined", r.quarantined())
         .bool("verdict_cached", r.cached());
-    if !r.argv.is_utf8() {
+    if !utf8 {
         let b64 = base64::engine::general_purpose::STANDARD;
         let encoded: Vec<Vec<u8>> = r.argv.iter().map(|a| b64.encode(a).into_bytes()).collect();
         w.bytes_array("argv_base64", encoded.iter().map(Vec::as_slice));
@@ -394,13 +489,60 @@ mod tests {
         assert_eq!(v["labels"], serde_json::json!({}));
     }
 
+    /// The whole-buffer path writes exactly what escaping each argument writes.
+    #[test]
+    fn argv_fast_path_matches_each_argument() {
+        let blobs: [&[u8]; 10] = [
+            b"",
+            b"\0",
+            b"true\0",
+            b"ls\0-la\0/tmp\0",
+            b"a\0\0b\0\0",
+            b"caf\xc3\xa9\0\xe2\x82\xac\0",
+            b"q\"uote\0",
+            b"tab\there\0back\\slash\0",
+            b"bad\xff\0ok\0",
+            b"no final nul",
+        ];
+        for blob in blobs {
+            let argv = Argv::from_blob(blob);
+            let mut fast = String::new();
+            let utf8 = push_argv(&mut fast, &argv);
+            let mut each = String::new();
+            let mut w = ObjectWriter::with_buffer(String::new());
+            w.bytes_array("a", argv.iter());
+            each.push_str(&w.finish()["{\"a\":".len()..]);
+            each.pop();
+            assert_eq!(fast, each, "{blob:?}");
+            assert_eq!(utf8, std::str::from_utf8(blob).is_ok(), "{blob:?}");
+        }
+    }
+
     #[test]
     fn writer_produces_valid_json() {
         let mut w = ObjectWriter::new();
         w.num("a", 1).bool("b", true).opt_num("c", None).bytes_array("d", [&b"x"[..], b""].into_iter());
-        w.opt_bytes("e", None).opt_bytes("f", Some(b"g")).display("h", 7).bytes("k\"ey", b"v");
+        w.opt_bytes("e", None).opt_bytes("f", Some(b"g")).raw("h", "\"7\"").entry("k\"ey", b"v");
         let v: serde_json::Value = serde_json::from_str(&w.finish()).unwrap();
         assert_eq!(v, serde_json::json!({"a": 1, "b": true, "c": null, "d": ["x", ""], "e": null, "f": "g", "h": "7", "k\"ey": "v"}));
+    }
+
+    /// The cached second changes nothing: every time reads as jiff displays it, in
+    /// order, backwards, across seconds, before 1970 and past jiff's range.
+    #[test]
+    fn wall_time_is_jiffs() {
+        let jiff_text = |ns: i128| jiff::Timestamp::from_nanosecond(ns).map(|t| t.to_string()).unwrap_or_default();
+        for offset in [0i128, 1_700_000_000_123_456_789, -3_000_000_000_000_000_000, -400_000_000_000_000_000_000, 1_764_979_200_000_000_000] {
+            let clock = Clock::with_offset(offset);
+            let mut monos: Vec<u64> = vec![0, 1, 10, 999_999_999, 1_000_000_000, 1_000_000_001, 1_500_000_000, 2_000_000_000, 120_000_000];
+            monos.extend((0..2000u64).map(|i| 7_000_000_000 + i * 1_234_567));
+            monos.extend([u64::MAX, 5]);
+            for mono in monos {
+                let mut out = String::new();
+                clock.push_wall(&mut out, mono);
+                assert_eq!(out, jiff_text(offset + i128::from(mono)), "offset {offset} mono {mono}");
+            }
+        }
     }
 
     fn exec_record(argv: &[u8]) -> ExecRecord {
@@ -410,7 +552,7 @@ mod tests {
             filename: b"/bin/rm".to_vec(),
             interp: b"/bin/rm".to_vec(),
             exe: b"/usr/bin/rm".to_vec(),
-            argv: super::super::decode::Argv::from_blob(argv),
+            argv: Argv::from_blob(argv),
         }
     }
 
@@ -422,8 +564,8 @@ mod tests {
         r.event.class = intent::BULK_DELETE;
         r.event.rule_id = 1;
         let names = ["first".to_owned(), "rm_recursive".to_owned()];
-        let clock = Clock { offset_ns: 1_700_000_000_000_000_000 };
-        let line = exec_to_json(&r, &clock, "h\"ost", &names, None, Some("why \"so\""));
+        let clock = Clock::with_offset(1_700_000_000_000_000_000);
+        let line = exec_to_json(String::new(), &r, &clock, "h\"ost", &names, None, Some("why \"so\""));
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["argv"], serde_json::json!(["rm", "-rf", "", "a \"b\"\\c\n\u{1}\u{7f}", "café"]));
         assert_eq!(v["pid"], 42);
@@ -439,14 +581,14 @@ mod tests {
         assert!(v.get("argv_base64").is_none());
 
         r.event.class = intent::NONE;
-        let v: serde_json::Value = serde_json::from_str(&exec_to_json(&r, &clock, "h", &names, None, None)).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&exec_to_json(String::new(), &r, &clock, "h", &names, None, None)).unwrap();
         assert_eq!((&v["class"], &v["rule"], &v["reason"]), (&serde_json::Value::Null, &serde_json::Value::Null, &serde_json::Value::Null));
     }
 
     /// An argv that is not UTF-8 also comes as base64, every argument's exact bytes.
     #[test]
     fn non_utf8_argv_carries_base64() {
-        let line = exec_to_json(&exec_record(b"ok\0\xff\xfe"), &Clock { offset_ns: 0 }, "h", &[], None, None);
+        let line = exec_to_json(String::new(), &exec_record(b"ok\0\xff\xfe"), &Clock::with_offset(0), "h", &[], None, None);
         assert!(line.contains(r#""argv":["ok","\udcff\udcfe"]"#), "{line}");
         assert!(line.contains(r#""argv_base64":["b2s=","//4="]"#), "{line}");
     }
