@@ -14,7 +14,7 @@
 //! is the wake-up rate more than the work. The batch a wake-up handles counts too: the
 //! process it displaces waits for all of it. Polling every 200, 500 and 1000 ms gave
 //! p99 ratios of 1.10, 1.03 and 1.06 (`true`) and 1.09, 1.05 and 1.11 (20 arguments):
-//! at 1000 ms a batch outlasts a scheduler slice (ARCHITECTURE.md). What the longer
+//! at 1000 ms a batch probably outlasts a scheduler slice (ARCHITECTURE.md). What the longer
 //! cadence costs: a record reaches the outputs up to 500 ms after its exec. Held
 //! processes and a filling ring still wake the reader at once, and so does a stop.
 
