@@ -84,12 +84,11 @@ impl Output {
                 audit: AuditOptions { every, ..AuditOptions::default() },
             })?)
         };
-        let stdout = match native {
-            true => {
-                let fd = std::io::stdout().as_fd().try_clone_to_owned().map_err(|e| anyhow::anyhow!("duplicating standard output: {e}"))?;
-                Some(BufWriter::with_capacity(1 << 16, File::from(fd)))
-            }
-            false => None,
+        let stdout = if native {
+            let fd = std::io::stdout().as_fd().try_clone_to_owned().map_err(|e| anyhow::anyhow!("duplicating standard output: {e}"))?;
+            Some(BufWriter::with_capacity(1 << 16, File::from(fd)))
+        } else {
+            None
         };
         Ok(Self {
             stdout,
