@@ -117,6 +117,7 @@ fn print_costs(pairs: &[Pair], base_p99: f64, agent_p99: f64) {
         per_exec_us(Some(stat_cpu), execs),
         per_second(wakes, secs),
     );
+    print_tail_by_round(pairs);
     let floors: Vec<(f64, f64)> = pairs
         .iter()
         .filter_map(|p| {
@@ -134,6 +135,42 @@ fn print_costs(pairs: &[Pair], base_p99: f64, agent_p99: f64) {
             stats::median(&above),
         );
     }
+}
+
+/// The tail round by round, beside the pooled p99 judged above: each round's p99
+/// ratio, and the share of the agent's spawns slower than the same round's baseline
+/// p99 (1 % when the agent changes nothing). On these machines the host now and then
+/// slows one vCPU for 100-200 ms, with or without the agent; the pooled p99 of a
+/// case moves with whichever storm such a stall lands in, a round's figures only for
+/// that round, so these show whether a pooled figure is the agent's or one stall's.
+fn print_tail_by_round(pairs: &[Pair]) {
+    let ratios: Vec<f64> = pairs
+        .iter()
+        .map(|p| {
+            let (b, a) = (
+                Latency::of(&mut p.base.latencies_ns.clone()),
+                Latency::of(&mut p.agent.latencies_ns.clone()),
+            );
+            a.p99_us / b.p99_us
+        })
+        .collect();
+    let shares: Vec<f64> = pairs
+        .iter()
+        .map(|p| stats::share_over_p99(&p.base.latencies_ns, &p.agent.latencies_ns))
+        .collect();
+    let max = |v: &[f64]| {
+        v.iter()
+            .copied()
+            .filter(|x| !x.is_nan())
+            .fold(f64::NAN, f64::max)
+    };
+    println!(
+        "    p99 by round: ratio median {:.2} max {:.2} | agent spawns over the round's base p99: median {:.2}% max {:.2}% (1% = no effect)",
+        stats::median(&ratios),
+        max(&ratios),
+        stats::median(&shares),
+        max(&shares),
+    );
 }
 
 /// All storms' latencies together.

@@ -56,6 +56,20 @@ pub fn min(values: &[f64]) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// The share of `samples_ns` above the 99th percentile of `baseline_ns`, in percent:
+/// about 1 when both come from the same distribution, more when `samples_ns` has a
+/// heavier tail. NaN when either is empty.
+pub fn share_over_p99(baseline_ns: &[u64], samples_ns: &[u64]) -> f64 {
+    if baseline_ns.is_empty() || samples_ns.is_empty() {
+        return f64::NAN;
+    }
+    let mut sorted = baseline_ns.to_vec();
+    sorted.sort_unstable();
+    let p99 = percentile(&sorted, 99.0);
+    let over = samples_ns.iter().filter(|&&v| v > p99).count();
+    over as f64 * 100.0 / samples_ns.len() as f64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,5 +84,19 @@ mod tests {
         assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
         assert_eq!(min(&[0.9, 0.8, f64::NAN]), 0.8);
         assert!(median(&[]).is_nan());
+    }
+
+    #[test]
+    fn share_over_the_baselines_p99() {
+        let base: Vec<u64> = (1..=1000).collect();
+        // The same distribution: 1 % above its own p99 (990).
+        assert!((share_over_p99(&base, &base) - 1.0).abs() < 1e-9);
+        // 49 samples (4.9 %) delayed past the baseline's tail, beside the 1 % there.
+        let delayed: Vec<u64> = base
+            .iter()
+            .map(|&v| if v % 20 == 0 && v <= 980 { v + 5000 } else { v })
+            .collect();
+        assert!((share_over_p99(&base, &delayed) - 5.9).abs() < 1e-9);
+        assert!(share_over_p99(&[], &base).is_nan());
     }
 }
