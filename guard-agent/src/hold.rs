@@ -188,8 +188,13 @@ pub struct ReaperArgs {
 pub fn reaper(args: &ReaperArgs) -> anyhow::Result<std::process::ExitCode> {
     use std::os::fd::AsRawFd as _;
     let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(REAPER_LOCK)?;
+    // One reaper at a time. One that holds the lock serves either these pins (the agent
+    // was restarted and adopted them: it goes on serving them) or older ones, removed
+    // or replaced by this load, and then it exits at its next wake-up. Exiting at once
+    // here, as this did, left a quick reload with no reaper at all, and a held process
+    // of a killed agent stopped for good.
     // SAFETY: flock on an fd we own.
-    if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+    if !wait_for(REAPER_HANDOVER, || unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0) {
         return Ok(std::process::ExitCode::SUCCESS);
     }
     let maps = args.pins.join("maps");
@@ -253,6 +258,25 @@ fn reaper_pause(now: u64, deadline: Duration, next_since: Option<u64>) -> Durati
 }
 
 const REAPER_LOCK: &str = "/run/guard-hold-reaper.lock";
+
+/// How long a new reaper waits for an older one to go: the older one's longest sleep,
+/// and as much again. Holds of the new load that fall due meanwhile end this much late
+/// at most; a lock still held after it is an older reaper serving these same pins.
+const REAPER_HANDOVER: Duration = REAPER_MAX_PAUSE.saturating_mul(2);
+
+/// Whether `ready` turned true within `limit` (asked every 10 ms).
+fn wait_for(limit: Duration, mut ready: impl FnMut() -> bool) -> bool {
+    let start = std::time::Instant::now();
+    loop {
+        if ready() {
+            return true;
+        }
+        if start.elapsed() >= limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
 
 /// Starts the reaper for `pins` in its own session, so that it outlives the agent.
 pub fn spawn_reaper(pins: &Path) {
@@ -407,6 +431,19 @@ mod tests {
     use super::*;
 
     const MS: u64 = 1_000_000;
+
+    #[test]
+    fn a_new_reaper_waits_for_the_lock_a_while_then_gives_up() {
+        let mut asked = 0;
+        assert!(wait_for(Duration::from_secs(5), || {
+            asked += 1;
+            asked == 3
+        }));
+        assert_eq!(asked, 3, "asked until it was ready");
+        let start = std::time::Instant::now();
+        assert!(!wait_for(Duration::from_millis(50), || false));
+        assert!(start.elapsed() >= Duration::from_millis(50));
+    }
 
     #[test]
     fn the_reaper_wakes_when_the_next_hold_is_due() {

@@ -10,7 +10,7 @@
 use std::{
     os::unix::{fs::PermissionsExt as _, process::{CommandExt as _, ExitStatusExt as _}},
     path::{Path, PathBuf},
-    process::{Command, ExitStatus},
+    process::{Child, Command, ExitStatus},
     time::{Duration, Instant},
 };
 
@@ -56,7 +56,7 @@ impl Sandbox {
     /// `sh -c SCRIPT TOKEN` as `uid`, in the sandbox (the token is the script's `$0`,
     /// an argument of its own that finds the exec's events).
     fn sh(&self, uid: u32, script: &str, tok: &str) -> ExitStatus {
-        Command::new("/bin/sh").arg("-c").arg(script).arg(tok).current_dir(&self.dir).uid(uid).gid(uid).status().unwrap()
+        run_bounded(Command::new("/bin/sh").arg("-c").arg(script).arg(tok).current_dir(&self.dir).uid(uid).gid(uid)).unwrap()
     }
 }
 
@@ -180,13 +180,13 @@ fn with_the_agent_killed_no_held_command_outlives_the_deadline() {
         let err = std::io::Error::last_os_error();
         assert_eq!((rc, err.raw_os_error()), (-1, Some(libc::EPERM)), "SIGCONT to a held process is refused");
     }
-    let status = child.wait().unwrap();
+    let status = wait_bounded(&mut child, Duration::from_secs(10));
     let took = started.elapsed();
     assert_eq!(status.signal(), Some(libc::SIGKILL), "killed by the fail mode: {status:?}");
     assert!(sb.intact());
     // The reaper sleeps until the hold is due: ended at the deadline, not a poll later.
     assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(2), "ended at the 1 s deadline, not before and not long after: {took:?}");
-    let open_status = open_child.wait().unwrap();
+    let open_status = wait_bounded(&mut open_child, Duration::from_secs(10));
     assert!(open_status.success(), "the fail-open identity was resumed at the deadline and ran: {open_status:?}");
     assert!(!sb.dir.join("scratch/build").exists(), "and did its work");
     std::fs::create_dir_all(sb.dir.join("scratch/build")).unwrap();
@@ -219,6 +219,84 @@ fn with_the_agent_killed_no_held_command_outlives_the_deadline() {
     assert_eq!(held_events(&events, &tok_open).len(), 1, "the fail-open one was held too: {:#?}", events.with_token(&tok_open));
     unload();
     assert!(no_stopped_process_of(STRICT), "no process of the strict uid is left stopped");
+}
+
+/// A reaper of an earlier load can still hold the reaper lock when the next agent
+/// starts: it sees that its pins are gone only at its next wake-up, up to 1 s later.
+/// The new load's reaper waits for it rather than leaving. Here the test holds the lock
+/// as that older reaper would, lets it go, and a held command of the agent, killed
+/// meanwhile, still ends at the deadline with the fail mode.
+#[test]
+fn a_new_reaper_takes_over_from_the_one_before_it() {
+    require_root();
+    unload();
+    let sb = Sandbox::new("hold-handover", 1000);
+    let older_reaper = ReaperLock::take();
+    let agent = Agent::start(&["--policy", sb.policy.to_str().unwrap()]).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    drop(older_reaper);
+    let tok = token("handover");
+    agent.kill9().unwrap();
+    let started = Instant::now();
+    let mut child = Command::new("/bin/sh")
+        .args(["-c", "cd protected/.. && rm -rf protected", &tok])
+        .current_dir(&sb.dir)
+        .uid(STRICT)
+        .gid(STRICT)
+        .spawn()
+        .unwrap();
+    let status = wait_bounded(&mut child, Duration::from_secs(10));
+    let took = started.elapsed();
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "killed by the fail mode: {status:?}");
+    assert!(sb.intact());
+    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(2), "ended at the 1 s deadline: {took:?}");
+    // It was held (not the fail mode at once): the next agent reads what happened.
+    let next = Agent::start(&["--policy", sb.policy.to_str().unwrap()]).unwrap();
+    let events = next.stop().unwrap();
+    assert_eq!(held_events(&events, &tok).len(), 1, "held: {:#?}", events.with_token(&tok));
+    unload();
+    assert!(no_stopped_process_of(STRICT), "no process of the strict uid is left stopped");
+}
+
+/// The reapers' lock (`hold::REAPER_LOCK` in the agent), held as a reaper holds it.
+struct ReaperLock(std::fs::File);
+
+impl ReaperLock {
+    /// Takes the lock, waiting for a reaper of an earlier test to exit.
+    fn take() -> Self {
+        use std::os::fd::AsRawFd as _;
+        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open("/run/guard-hold-reaper.lock").unwrap();
+        // SAFETY: flock on an fd we own; released when the file closes.
+        assert_eq!(unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) }, 0);
+        Self(file)
+    }
+}
+
+/// Every command here is waited for at most this long: a hold that nobody ends would
+/// leave it stopped, and the test waiting for good.
+const COMMAND_LIMIT: Duration = Duration::from_secs(30);
+
+/// Runs `cmd` to its end (at most `COMMAND_LIMIT`).
+fn run_bounded(cmd: &mut Command) -> std::io::Result<ExitStatus> {
+    let mut child = cmd.spawn()?;
+    Ok(wait_bounded(&mut child, COMMAND_LIMIT))
+}
+
+/// Waits for `child` at most `limit`; past it, kills it and fails the test.
+fn wait_bounded(child: &mut Child, limit: Duration) -> ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if start.elapsed() > limit {
+            let stopped = stopped(child.id() as i32);
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("pid {} still running after {limit:?} (stopped: {stopped}), killed", child.id());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// Whether process `pid` is stopped.
@@ -271,7 +349,7 @@ fn the_verdict_cache_decides_a_command_judged_before_without_holding_it() {
     }
     let denied = token("cache-denied");
     for _ in 0..2 {
-        let st = Command::new("/bin/sh").args(["-c", &format!("rm -rf {d}/protected"), &denied]).uid(STRICT).gid(STRICT).status();
+        let st = run_bounded(Command::new("/bin/sh").args(["-c", &format!("rm -rf {d}/protected"), &denied]).uid(STRICT).gid(STRICT));
         match st {
             Ok(st) => assert_eq!(st.signal(), Some(libc::SIGKILL), "{st:?}"),
             Err(e) => assert!(lsm() && e.raw_os_error() == Some(libc::EPERM), "{e}"),
@@ -282,7 +360,7 @@ fn the_verdict_cache_decides_a_command_judged_before_without_holding_it() {
     // Allowed here (/tmp has no `protected`), but not from the sandbox: not cached.
     let relative = token("cache-relative");
     for _ in 0..2 {
-        let st = Command::new("/bin/sh").args(["-c", "rm -rf protected", &relative]).current_dir("/tmp").uid(STRICT).gid(STRICT).status().unwrap();
+        let st = run_bounded(Command::new("/bin/sh").args(["-c", "rm -rf protected", &relative]).current_dir("/tmp").uid(STRICT).gid(STRICT)).unwrap();
         assert!(st.success(), "{st:?}");
     }
     assert!(sb.intact());
@@ -366,7 +444,7 @@ fn a_confirm_rule_asks_the_agent_for_an_enforce_identity() {
     .unwrap();
     let mode_of = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     // The exit status, or the exec's own error (EPERM: refused by BPF LSM).
-    let chmod = |targets: &[PathBuf]| Command::new("/bin/chmod").arg("-R").arg("g+rwx").args(targets).uid(ENFORCED).gid(ENFORCED).status();
+    let chmod = |targets: &[PathBuf]| run_bounded(Command::new("/bin/chmod").arg("-R").arg("g+rwx").args(targets).uid(ENFORCED).gid(ENFORCED));
     let agent = Agent::start(&["--policy", policy.to_str().unwrap()]).unwrap();
 
     let ok = chmod(&[dir.join("data")]);
