@@ -54,9 +54,14 @@ impl Sandbox {
     }
 
     /// `sh -c SCRIPT TOKEN` as `uid`, in the sandbox (the token is the script's `$0`,
-    /// an argument of its own that finds the exec's events).
+    /// an argument of its own that finds the exec's events), run to its end.
     fn sh(&self, uid: u32, script: &str, tok: &str) -> ExitStatus {
-        run_bounded(Command::new("/bin/sh").arg("-c").arg(script).arg(tok).current_dir(&self.dir).uid(uid).gid(uid)).unwrap()
+        wait_bounded(&mut self.spawn_sh(uid, script, tok), COMMAND_LIMIT)
+    }
+
+    /// The same, started.
+    fn spawn_sh(&self, uid: u32, script: &str, tok: &str) -> Child {
+        Command::new("/bin/sh").arg("-c").arg(script).arg(tok).current_dir(&self.dir).uid(uid).gid(uid).spawn().unwrap()
     }
 }
 
@@ -150,22 +155,10 @@ fn with_the_agent_killed_no_held_command_outlives_the_deadline() {
     // The heartbeat is at most a poll (500 ms) old: the kernel still holds, and nobody is there
     // to judge. The reaper applies the fail mode (strict: closed) at the deadline.
     let started = Instant::now();
-    let mut child = Command::new("/bin/sh")
-        .args(["-c", "cd protected/.. && rm -rf protected", &tok])
-        .current_dir(&sb.dir)
-        .uid(STRICT)
-        .gid(STRICT)
-        .spawn()
-        .unwrap();
+    let mut child = sb.spawn_sh(STRICT, "cd protected/.. && rm -rf protected", &tok);
     // A strict identity whose policy entry says `fail: open`: the same deadline resumes it.
     let tok_open = token("orphan-open");
-    let mut open_child = Command::new("/bin/sh")
-        .args(["-c", "cd scratch/.. && rm -rf scratch/build", &tok_open])
-        .current_dir(&sb.dir)
-        .uid(STRICT_OPEN)
-        .gid(STRICT_OPEN)
-        .spawn()
-        .unwrap();
+    let mut open_child = sb.spawn_sh(STRICT_OPEN, "cd scratch/.. && rm -rf scratch/build", &tok_open);
     let pid = child.id() as i32;
     if lsm() {
         // Under BPF LSM nobody but guard may resume a held process: wait until it is
@@ -238,13 +231,7 @@ fn a_new_reaper_takes_over_from_the_one_before_it() {
     let tok = token("handover");
     agent.kill9().unwrap();
     let started = Instant::now();
-    let mut child = Command::new("/bin/sh")
-        .args(["-c", "cd protected/.. && rm -rf protected", &tok])
-        .current_dir(&sb.dir)
-        .uid(STRICT)
-        .gid(STRICT)
-        .spawn()
-        .unwrap();
+    let mut child = sb.spawn_sh(STRICT, "cd protected/.. && rm -rf protected", &tok);
     let status = wait_bounded(&mut child, Duration::from_secs(10));
     let took = started.elapsed();
     assert_eq!(status.signal(), Some(libc::SIGKILL), "killed by the fail mode: {status:?}");
@@ -259,7 +246,10 @@ fn a_new_reaper_takes_over_from_the_one_before_it() {
 }
 
 /// The reapers' lock (`hold::REAPER_LOCK` in the agent), held as a reaper holds it.
-struct ReaperLock(std::fs::File);
+struct ReaperLock {
+    /// The lock lasts as long as this descriptor is open.
+    _file: std::fs::File,
+}
 
 impl ReaperLock {
     /// Takes the lock, waiting for a reaper of an earlier test to exit.
@@ -268,7 +258,7 @@ impl ReaperLock {
         let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open("/run/guard-hold-reaper.lock").unwrap();
         // SAFETY: flock on an fd we own; released when the file closes.
         assert_eq!(unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) }, 0);
-        Self(file)
+        Self { _file: file }
     }
 }
 
