@@ -98,18 +98,22 @@ pub fn push_bytes(out: &mut String, bytes: &[u8]) {
     out.push('"');
 }
 
-/// Bytes JSON strings must escape: control characters, `"`, `\\`, and DEL (escaped
-/// too, so no raw control byte reaches a log viewer).
+/// Whether JSON strings must escape `b`: control characters, `"`, `\\`, and DEL
+/// (escaped too, so no raw control byte reaches a log viewer). Branch-free, so that a
+/// fold over a buffer with it vectorises.
+#[inline(always)]
+const fn needs_escape(b: u8) -> bool {
+    (b < 0x20) | (b == b'"') | (b == b'\\') | (b == 0x7f)
+}
+
+/// `needs_escape` as a table, for finding the next such byte.
 const NEEDS_ESCAPE: [bool; 256] = {
     let mut t = [false; 256];
     let mut b = 0;
-    while b < 0x20 {
-        t[b] = true;
+    while b < 256 {
+        t[b] = needs_escape(b as u8);
         b += 1;
     }
-    t[b'"' as usize] = true;
-    t[b'\\' as usize] = true;
-    t[0x7f] = true;
     t
 };
 
@@ -120,7 +124,7 @@ fn push_escaped(out: &mut String, s: &str) {
     let bytes = s.as_bytes();
     // Most strings need no escape at all: a branch-free test the compiler vectorises
     // finds those, and they are copied in one go.
-    let any = bytes.iter().fold(false, |any, &b| any | (b < 0x20) | (b == b'"') | (b == b'\\') | (b == 0x7f));
+    let any = bytes.iter().fold(false, |any, &b| any | needs_escape(b));
     if !any {
         out.push_str(s);
         return;
@@ -157,7 +161,8 @@ fn push_argv(out: &mut String, argv: &Argv) -> bool {
         return true;
     };
     let text = std::str::from_utf8(joined).ok();
-    let escapes = joined.iter().fold(false, |any, &b| any | ((b < 0x20) & (b != 0)) | (b == b'"') | (b == b'\\') | (b == 0x7f));
+    // The NUL separators aside.
+    let escapes = joined.iter().fold(false, |any, &b| any | (needs_escape(b) & (b != 0)));
     out.push('[');
     match text {
         Some(text) if !escapes => {
