@@ -66,7 +66,7 @@ pub fn summary(results: &Results) {
             &agent,
             median_rate(pairs.iter().map(|p| &p.agent)),
         );
-        print_costs(pairs, base.p99_us, agent.p99_us);
+        print_costs(pairs, agent.p99_us / base.p99_us);
     }
 }
 
@@ -82,7 +82,10 @@ fn print_row(case: Case, mode: &str, lat: &Latency, rate: f64) {
 }
 
 /// Paired ratios, capture, drops, BPF and CPU per exec, each judged against its target.
-fn print_costs(pairs: &[Pair], base_p99: f64, agent_p99: f64) {
+/// Both ratio targets are judged the way the issue asks them measured: the paired ratio
+/// against the same round's baseline, its median over the rounds (min for throughput
+/// and max for the p99 printed beside it).
+fn print_costs(pairs: &[Pair], pooled_p99_ratio: f64) {
     let ratios: Vec<f64> = pairs
         .iter()
         .map(|p| p.agent.rate() / p.base.rate())
@@ -102,11 +105,12 @@ fn print_costs(pairs: &[Pair], base_p99: f64, agent_p99: f64) {
     // counts the stolen time as run time, and one such round moves the whole mean.
     let bpf_rounds: Vec<f64> = pairs.iter().filter_map(|p| p.cost.bpf_ns.map(|ns| us(ns, p.agent.execs))).collect();
     let bpf_round_median = if bpf_rounds.is_empty() { "n/a".to_owned() } else { format!("{:.2}us", stats::median(&bpf_rounds)) };
-    let p99_ratio = agent_p99 / base_p99;
+    let p99_ratios = p99_ratios(pairs);
+    let (p99_med, p99_max) = (stats::median(&p99_ratios), stats::max(&p99_ratios));
     println!(
-        "    ratio median {med:.3} {} min {min:.3} | p99 ratio {p99_ratio:.2} {} | captured {} {} | dropped {} | bpf {} {} (round median {bpf_round_median}) | agent cpu {} {} (stat ticks: {}) | agent wake-ups {}",
+        "    ratio median {med:.3} {} min {min:.3} | p99 ratio median {p99_med:.2} {} max {p99_max:.2} | captured {} {} | dropped {} | bpf {} {} (round median {bpf_round_median}) | agent cpu {} {} (stat ticks: {}) | agent wake-ups {}",
         verdict(med >= MIN_RATIO),
-        verdict(p99_ratio <= MAX_P99_RATIO),
+        verdict(p99_med <= MAX_P99_RATIO),
         percent(captured, execs),
         verdict(all_rounds_full),
         opt(dropped),
@@ -117,7 +121,7 @@ fn print_costs(pairs: &[Pair], base_p99: f64, agent_p99: f64) {
         per_exec_us(Some(stat_cpu), execs),
         per_second(wakes, secs),
     );
-    print_tail_by_round(pairs);
+    print_tail(pairs, pooled_p99_ratio);
     let floors: Vec<(f64, f64)> = pairs
         .iter()
         .filter_map(|p| {
@@ -137,14 +141,9 @@ fn print_costs(pairs: &[Pair], base_p99: f64, agent_p99: f64) {
     }
 }
 
-/// The tail round by round, beside the pooled p99 judged above: each round's p99
-/// ratio, and the share of the agent's spawns slower than the same round's baseline
-/// p99 (1 % when the agent changes nothing). On these machines the host now and then
-/// slows one vCPU for 100-200 ms, with or without the agent; the pooled p99 of a
-/// case moves with whichever storm such a stall lands in, a round's figures only for
-/// that round, so these show whether a pooled figure is the agent's or one stall's.
-fn print_tail_by_round(pairs: &[Pair]) {
-    let ratios: Vec<f64> = pairs
+/// Each round's p99 with the agent over the same round's p99 without it.
+fn p99_ratios(pairs: &[Pair]) -> Vec<f64> {
+    pairs
         .iter()
         .map(|p| {
             let (b, a) = (
@@ -153,23 +152,24 @@ fn print_tail_by_round(pairs: &[Pair]) {
             );
             a.p99_us / b.p99_us
         })
-        .collect();
+        .collect()
+}
+
+/// Beside the p99 judged round by round: the p99 of all rounds' spawns pooled, and
+/// the share of the agent's spawns slower than the same round's baseline p99 (1 % when
+/// the agent changes nothing). On these machines the host now and then slows one vCPU
+/// for 100-200 ms, with or without the agent; a pooled p99 moves with whichever storm
+/// such a stall lands in, a round's p99 only for that round, and the share shows
+/// whether the agent itself moves the tail.
+fn print_tail(pairs: &[Pair], pooled_p99_ratio: f64) {
     let shares: Vec<f64> = pairs
         .iter()
         .map(|p| stats::share_over_p99(&p.base.latencies_ns, &p.agent.latencies_ns))
         .collect();
-    let max = |v: &[f64]| {
-        v.iter()
-            .copied()
-            .filter(|x| !x.is_nan())
-            .fold(f64::NAN, f64::max)
-    };
     println!(
-        "    p99 by round: ratio median {:.2} max {:.2} | agent spawns over the round's base p99: median {:.2}% max {:.2}% (1% = no effect)",
-        stats::median(&ratios),
-        max(&ratios),
+        "    p99 of all rounds pooled: ratio {pooled_p99_ratio:.2} | agent spawns over the round's base p99: median {:.2}% max {:.2}% (1% = no effect)",
         stats::median(&shares),
-        max(&shares),
+        stats::max(&shares),
     );
 }
 

@@ -56,6 +56,16 @@ pub fn min(values: &[f64]) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// The largest of `values`; NaN when empty.
+pub fn max(values: &[f64]) -> f64 {
+    values
+        .iter()
+        .copied()
+        .filter(|x| !x.is_nan())
+        .reduce(f64::max)
+        .unwrap_or(f64::NAN)
+}
+
 /// The share of `samples_ns` above the 99th percentile of `baseline_ns`, in percent:
 /// about 1 when both come from the same distribution, more when `samples_ns` has a
 /// heavier tail. NaN when either is empty.
@@ -83,6 +93,8 @@ mod tests {
         assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
         assert_eq!(min(&[0.9, 0.8, f64::NAN]), 0.8);
+        assert_eq!(max(&[1.02, f64::NAN, 1.24, 0.97]), 1.24);
+        assert!(max(&[]).is_nan());
         assert!(median(&[]).is_nan());
     }
 
