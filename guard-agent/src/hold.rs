@@ -198,12 +198,25 @@ pub fn reaper(args: &ReaperArgs) -> anyhow::Result<std::process::ExitCode> {
         return Ok(std::process::ExitCode::SUCCESS);
     }
     let maps = args.pins.join("maps");
-    let mut held = HeldMap::from_pin(&maps.join("HELD"))?;
+    // The agent that started this reaper may have stopped cleanly, removing its pins,
+    // while this waited for the lock: then there is nothing to serve, which is no error.
+    let gone = || !maps.join("HELD").exists() || !maps.join("AGENT").exists();
+    let opened = HeldMap::from_pin(&maps.join("HELD")).and_then(|held| {
+        let agent: Array<MapData, AgentState> = Array::try_from(Map::from_map_data(MapData::from_pin(maps.join("AGENT"))?)?)?;
+        Ok((held, agent))
+    });
+    let (mut held, mut agent) = match opened {
+        Ok(maps) => maps,
+        Err(_) if gone() => {
+            tracing::info!(pins = %args.pins.display(), "hold reaper: the pins are gone (the agent unloaded them), nothing to serve");
+            return Ok(std::process::ExitCode::SUCCESS);
+        }
+        Err(err) => return Err(err),
+    };
     // The pins it serves: once they are removed (unload), or replaced by a new load,
     // this reaper's maps are no one's and it exits.
     let ino = |p: &Path| std::fs::metadata(p).map(|m| std::os::unix::fs::MetadataExt::ino(&m)).ok();
     let served = ino(&maps.join("HELD"));
-    let mut agent: Array<MapData, AgentState> = Array::try_from(Map::from_map_data(MapData::from_pin(maps.join("AGENT"))?)?)?;
     // Under BPF LSM, only the agent and this reaper may SIGCONT a held process.
     let mut state = agent.get(&0, 0).unwrap_or_default();
     state.reaper_tgid = std::process::id();

@@ -245,6 +245,36 @@ fn a_new_reaper_takes_over_from_the_one_before_it() {
     assert!(no_stopped_process_of(STRICT), "no process of the strict uid is left stopped");
 }
 
+/// A reaper that gets the lock only after its agent stopped cleanly (and removed its
+/// pins) has nothing to serve: it exits quietly, without an error in the agent's log.
+/// (Since a new reaper waits for an older one's lock, this happens whenever an agent is
+/// stopped within a second or two of a restart.)
+#[test]
+fn a_reaper_whose_pins_are_gone_exits_quietly() {
+    require_root();
+    let agent = Agent::start(&[]).unwrap();
+    let pins: Vec<PathBuf> = std::fs::read_dir("/sys/fs/bpf/guard").unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(pins.len(), 1, "one pin directory while the agent runs: {pins:?}");
+    agent.stop().unwrap();
+    assert!(!pins[0].exists(), "a clean stop removes the pins");
+    // Waits for the agent's own reaper to leave, so the one below takes the lock at once.
+    drop(ReaperLock::take());
+    let mut reaper = Command::new(agent_bin())
+        .args(["hold-reaper", "--pins"])
+        .arg(&pins[0])
+        .env("GUARD_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = wait_bounded(&mut reaper, COMMAND_LIMIT);
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut reaper.stderr.take().unwrap(), &mut log).unwrap();
+    assert!(status.success(), "{status:?}: {log}");
+    assert!(log.contains("nothing to serve"), "it reached the pins, not a busy lock: {log}");
+    assert!(!log.to_lowercase().contains("error"), "{log}");
+}
+
 /// The reapers' lock (`hold::REAPER_LOCK` in the agent), held as a reaper holds it.
 struct ReaperLock {
     /// The lock lasts as long as this descriptor is open.
