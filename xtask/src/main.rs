@@ -12,6 +12,7 @@ mod kernels;
 mod qemu;
 mod run;
 mod setup;
+mod syscall_tracing;
 mod test;
 mod test_bins;
 mod totals;
@@ -67,6 +68,10 @@ enum Command {
         #[command(subcommand)]
         kind: Package,
     },
+    /// In the VM guest only (its `/init` starts it): keep the syscall tracepoints'
+    /// probes registered until killed.
+    #[command(hide = true)]
+    GuestSyscallTracing,
 }
 
 #[derive(Subcommand, Debug)]
@@ -86,6 +91,10 @@ fn main() -> ExitCode {
 }
 
 fn run(command: Command) -> Result<ExitCode> {
+    // The guest has no toolchain to set up.
+    if let Command::GuestSyscallTracing = command {
+        return syscall_tracing::hold().map(|never| match never {});
+    }
     let setup = match setup::run() {
         Ok(setup) => setup,
         // `test` always ends with its totals line, even when it cannot start.
@@ -142,5 +151,6 @@ fn run(command: Command) -> Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
+        Command::GuestSyscallTracing => unreachable!("runs before the set-up"),
     }
 }

@@ -1,7 +1,8 @@
 //! The VM's initramfs: busybox, the agent, the test executables, their shared libraries
 //! and a generated `/init` that runs everything and powers off.
 //!
-//! Guest layout: `/guard/guard-agent`, `/guard/tests/<name>`, busybox applets as
+//! Guest layout: `/guard/guard-agent`, `/guard/tests/<name>`, this xtask's own executable
+//! at `/guard/xtask` (for `guest-syscall-tracing`), busybox applets as
 //! symlinks (`/bin/sh`, `/usr/bin/env`, …), libraries at the paths `ldd` reports.
 
 use std::{
@@ -12,10 +13,12 @@ use std::{
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::{initramfs::Archive, test_bins::TestExe, util::output};
+use crate::{initramfs::Archive, syscall_tracing::HOLDING, test_bins::TestExe, util::output};
 
 /// Where the agent lives in the guest.
 pub const GUEST_AGENT: &str = "/guard/guard-agent";
+/// Where this xtask's own executable lives in the guest.
+const GUEST_XTASK: &str = "/guard/xtask";
 
 /// A command run in the guest whose stdout is captured for the host.
 #[derive(Clone, Debug)]
@@ -69,7 +72,9 @@ const HOST_TOOLS: &[&str] = &[
 pub fn build(payload: &Payload<'_>, out: &Path) -> Result<()> {
     let mut archive = Archive::default();
     base_layout(&mut archive)?;
-    let mut binaries: Vec<PathBuf> = Vec::new();
+    let xtask = std::env::current_exe().context("this xtask's executable")?;
+    archive.host_file(GUEST_XTASK, &xtask, 0o755);
+    let mut binaries: Vec<PathBuf> = vec![xtask];
     if let Some(agent) = payload.agent {
         archive.host_file(GUEST_AGENT, agent, 0o755);
         binaries.push(agent.to_path_buf());
@@ -175,6 +180,7 @@ fn parse_ldd(text: &str) -> impl Iterator<Item = PathBuf> + '_ {
 /// print one result line per step and `GUARD-VM-DONE`, then power off.
 fn init_script(payload: &Payload<'_>) -> String {
     let mut s = String::from(INIT_PRELUDE);
+    s.push_str(&hold_syscall_tracing());
     for probe in payload.probes {
         s.push_str(&format!(
             "probe {} sh -c {}\n",
@@ -228,6 +234,26 @@ run_test() {
 }
 "#;
 
+/// Starts `xtask guest-syscall-tracing` in the background and waits (up to 10 s) until it
+/// holds the syscall tracepoints. With their probes registered once for the whole run,
+/// the agents the tests start and stop attach to and detach from the syscall
+/// tracepoints without the kernel live-patching its syscall entry code each time (a
+/// static key and a static call, patched through `int3`): in the guest, with this on,
+/// an agent's start and stop make 2 such patches instead of 6 of each kind (kprobes on
+/// `arch_jump_label_transform_queue` and `__static_call_update`, Debian 6.12).
+/// Multi-threaded TCG now and then runs a stale translation of the patched code: the
+/// `int3` Oops in `syscall_trace_enter` that `vm_test::Guest::boot` retries. Hardware has
+/// no such race, and the host tests still cover an attach that flips those keys.
+fn hold_syscall_tracing() -> String {
+    format!(
+        r#"{GUEST_XTASK} guest-syscall-tracing >/tmp/syscall-tracing.out 2>&1 &
+i=0
+until grep -q '{HOLDING}' /tmp/syscall-tracing.out || [ $i -ge 100 ]; do sleep 0.1; i=$((i+1)); done
+grep -q '{HOLDING}' /tmp/syscall-tracing.out || echo "GUARD-VM-WARN syscall tracepoints not held: $(cat /tmp/syscall-tracing.out)"
+"#
+    )
+}
+
 /// Quotes `s` as one word for a POSIX shell.
 fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
@@ -277,10 +303,11 @@ mod tests {
             modules: &[],
         };
         let script = init_script(&payload);
-        let (probe, test) = (
+        let (holder, probe, test) = (
+            script.find("/guard/xtask guest-syscall-tracing").unwrap(),
             script.find("probe doctor sh -c").unwrap(),
             script.find("run_test cap").unwrap(),
         );
-        assert!(probe < test && script.ends_with("echo GUARD-VM-DONE\npoweroff -f\n"));
+        assert!(holder < probe && probe < test && script.ends_with("echo GUARD-VM-DONE\npoweroff -f\n"));
     }
 }

@@ -3,7 +3,7 @@
 //! baseline measured right next to it. The agent is started afresh for each case and
 //! stopped after it, so no program stays attached during a baseline. Beside the
 //! baseline the floor: the same storm with syscall tracepoints switched on and nothing
-//! attached (see `floor`), the part of the cost no such tool can avoid.
+//! attached (see `crate::syscall_tracing`), the part of the cost no such tool can avoid.
 
 use std::{collections::BTreeMap, path::Path, process::ExitCode, time::Duration};
 
@@ -12,11 +12,10 @@ use anyhow::Result;
 use super::{
     Names,
     agent::{Agent, Snapshot},
-    floor::SyscallTracing,
     report,
     storm::{self, Shape, Spawn, Storm},
 };
-use crate::util::note;
+use crate::{syscall_tracing::SyscallTracing, util::note};
 
 /// One benchmark case: what is spawned, by how many workers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -5,13 +5,12 @@
 //! agent, interleaved over rounds in one run (see `exec`). `bench exec --seconds N`
 //! instead runs the agent for N seconds at the machine's ceiling (see `ceiling`). Each
 //! round also runs the storm with syscall tracepoints on and no program: the floor any
-//! syscall-tracepoint tool pays on this kernel (see `floor`).
+//! syscall-tracepoint tool pays on this kernel (see `crate::syscall_tracing`).
 //! `bench hold` measures what holding costs a strict identity's command (see `hold`).
 
 mod agent;
 mod ceiling;
 mod exec;
-mod floor;
 mod hold;
 mod report;
 mod stats;

@@ -1,4 +1,10 @@
-//! The floor under every tool built on syscall tracepoints, measured in the same run.
+//! Syscall tracepoints switched on with nothing attached, for two uses:
+//! - `bench exec`'s floor, the cost under every tool built on syscall tracepoints,
+//!   measured in the same run;
+//! - the VM guest (`cargo xtask guest-syscall-tracing`, started by the guest's `/init`),
+//!   where it keeps the tracepoints' probes registered for the whole run, so that an
+//!   agent attaching and detaching its programs never patches the syscall entry code
+//!   (see `vm_image`).
 //!
 //! Attaching anything to one syscall tracepoint makes the kernel send *every* syscall
 //! of *every* task through its slow path (`SYSCALL_WORK_SYSCALL_TRACEPOINT` on entry and
@@ -16,7 +22,8 @@ use std::{
 
 use anyhow::{Context as _, Result, bail};
 
-/// Tracepoints whose counters switch the slow path on (never hit by the storm).
+/// Tracepoints whose counters switch the slow path on (never hit by the storm, nor by
+/// the agent, which traces `execve` and `execveat`).
 const TRACEPOINTS: [&str; 2] = ["syscalls/sys_enter_getppid", "syscalls/sys_exit_getppid"];
 const TRACEFS: [&str; 2] = [
     "/sys/kernel/tracing/events",
@@ -42,6 +49,19 @@ impl SyscallTracing {
         Ok(Self {
             _counters: counters,
         })
+    }
+}
+
+/// What `hold` prints once the tracepoints are on; the guest's `/init` waits for it.
+pub const HOLDING: &str = "syscall tracepoints held";
+
+/// `cargo xtask guest-syscall-tracing`: switches the tracepoints on, says so on stdout
+/// and keeps them on until killed.
+pub fn hold() -> Result<std::convert::Infallible> {
+    let _tracing = SyscallTracing::enable()?;
+    println!("{HOLDING}");
+    loop {
+        std::thread::park();
     }
 }
 
