@@ -252,6 +252,7 @@ fn a_new_reaper_takes_over_from_the_one_before_it() {
 #[test]
 fn a_reaper_whose_pins_are_gone_exits_quietly() {
     require_root();
+    unload();
     let agent = Agent::start(&[]).unwrap();
     let pins: Vec<PathBuf> = std::fs::read_dir("/sys/fs/bpf/guard").unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(pins.len(), 1, "one pin directory while the agent runs: {pins:?}");
