@@ -283,12 +283,17 @@ struct ReaperLock {
 }
 
 impl ReaperLock {
-    /// Takes the lock, waiting for a reaper of an earlier test to exit.
+    /// Takes the lock, waiting (at most `COMMAND_LIMIT`) for a reaper of an earlier test
+    /// to exit: a reaper that never does fails the test instead of hanging it.
     fn take() -> Self {
         use std::os::fd::AsRawFd as _;
         let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open("/run/guard-hold-reaper.lock").unwrap();
+        let start = Instant::now();
         // SAFETY: flock on an fd we own; released when the file closes.
-        assert_eq!(unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) }, 0);
+        while unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            assert!(start.elapsed() < COMMAND_LIMIT, "a hold reaper kept the lock for {COMMAND_LIMIT:?}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
         Self { _file: file }
     }
 }
